@@ -1,0 +1,254 @@
+"""Exemplar sets on disk: images, subject words, caption templates, poses, masks, cached latents."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .atomic import write_atomic
+from .config import STAGE2_TEMPLATES
+from .errors import InterInvError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+SPEC_FILE = "interaction.json"
+STAGE1_FILE = "stage1.json"
+STAGE2_SLOTS = ("o1", "o2", "p1", "r", "p2")
+STAGE1_SLOTS = ("o", "p")
+MIN_EXEMPLARS = 2
+
+
+@dataclass(frozen=True)
+class Exemplar:
+    """One two-subject image with its subject words, caption templates and optional pose and mask."""
+
+    image: Path
+    subjects: tuple[str, str]
+    templates: tuple[str, ...]
+    pose: Path | None = None  # OpenPose JSON of the image
+    mask: Path | None = None  # union mask of the two subjects
+    people: tuple[int, int] | None = None  # which detected people are O1 and O2; None = left to right
+
+
+@dataclass(frozen=True)
+class Interaction:
+    folder: Path
+    name: str | None
+    description: str
+    exemplars: tuple[Exemplar, ...]
+
+
+@dataclass(frozen=True)
+class SubjectImage:
+    """A single-subject stage-1 image and the subject word in its caption."""
+
+    image: Path
+    subject: str
+
+
+def load_image(path: Path) -> Image.Image:
+    """An RGB image with EXIF orientation applied; transparency is flattened onto white."""
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+    except FileNotFoundError as exc:
+        raise InterInvError(f"Image '{path}' does not exist.") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise InterInvError(
+            f"Image '{path}' could not be read ({exc}). Use a PNG, JPEG, WEBP or BMP file, or remove it."
+        ) from exc
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def check_template(template: str, slots: Sequence[str], where: str) -> str:
+    """A caption template must use exactly the named slots, each at least once."""
+    try:
+        used = {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+    except ValueError as exc:
+        raise InterInvError(f"{where}: the template '{template}' is malformed ({exc}).") from exc
+    missing, unknown = [s for s in slots if s not in used], sorted(used - set(slots))
+    if missing or unknown:
+        raise InterInvError(
+            f"{where}: the template '{template}' "
+            + (f"lacks the slots {', '.join('{' + s + '}' for s in missing)}" if missing else "")
+            + (" and " if missing and unknown else "")
+            + (f"uses unknown slots {', '.join('{' + s + '}' for s in unknown)}" if unknown else "")
+            + f". Use each of {', '.join('{' + s + '}' for s in slots)}, e.g. '{STAGE2_TEMPLATES[0]}'."
+        )
+    return template
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InterInvError(f"'{path}' is not valid JSON: {exc}. Fix the file or run 'interinv init'.") from exc
+    if not isinstance(data, dict):
+        raise InterInvError(f"'{path}' must hold a JSON object.")
+    return data
+
+
+def _subjects(value: Any, where: str) -> tuple[str, str]:
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) and v.strip() for v in value)):
+        raise InterInvError(f"{where}: 'subjects' must be two words, e.g. [\"man\", \"woman\"], got {value!r}.")
+    return (value[0].strip(), value[1].strip())
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The exemplar images of a folder: image files that are not masks, skeletons or previews."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and not any(tag in p.name for tag in (".mask.", ".pose.", ".preview."))
+    )
+
+
+def load_interaction(folder: str | Path) -> Interaction:
+    """Read an interaction folder: its images and interaction.json (subjects, templates, poses, masks)."""
+    folder = Path(folder)
+    spec_path = folder / SPEC_FILE
+    if not folder.is_dir():
+        raise InterInvError(f"Exemplar folder '{folder}' does not exist.")
+    if not spec_path.is_file():
+        raise InterInvError(
+            f"'{spec_path}' is missing. It names the two subjects of each image; "
+            f"create it with 'interinv init {folder}' and fill in the subject words."
+        )
+    spec = _read_json(spec_path)
+    where = str(spec_path)
+    default_subjects = _subjects(spec["subjects"], where) if "subjects" in spec else None
+    templates = tuple(check_template(t, STAGE2_SLOTS, f"{where} 'templates'") for t in spec.get("templates", STAGE2_TEMPLATES))
+    entries = spec.get("images", {})
+    for name in entries:
+        if not (folder / name).is_file():
+            raise InterInvError(f"{where}: 'images' names '{name}', which is not in {folder}.")
+    exemplars = tuple(
+        _exemplar(folder, path, entries.get(path.name, {}), default_subjects, templates, where)
+        for path in image_files(folder)
+    )
+    if len(exemplars) < MIN_EXEMPLARS:
+        raise InterInvError(
+            f"'{folder}' holds {len(exemplars)} exemplar image(s); at least {MIN_EXEMPLARS} are needed "
+            "(4-10 works best). Add more images of the same interaction."
+        )
+    return Interaction(folder, spec.get("name"), str(spec.get("description", "")), exemplars)
+
+
+def _exemplar(folder: Path, path: Path, entry: dict, subjects, templates, where: str) -> Exemplar:
+    where = f"{where} images['{path.name}']"
+    if "subjects" in entry:
+        subjects = _subjects(entry["subjects"], where)
+    if subjects is None:
+        raise InterInvError(f"{where}: no 'subjects' given, and no default 'subjects' at the top of the file.")
+    if "templates" in entry:
+        templates = tuple(check_template(t, STAGE2_SLOTS, f"{where} 'templates'") for t in entry["templates"])
+    pose = _optional_file(folder, entry.get("pose"), path.with_suffix(".json"), where, "pose")
+    mask = _optional_file(folder, entry.get("mask"), path.with_name(path.stem + ".mask.png"), where, "mask")
+    people = entry.get("people")
+    if people is not None and not (isinstance(people, list) and len(people) == 2 and all(isinstance(i, int) for i in people)):
+        raise InterInvError(f"{where}: 'people' must be two person indices, e.g. [1, 0], got {people!r}.")
+    return Exemplar(path, subjects, templates, pose, mask, tuple(people) if people else None)
+
+
+def _optional_file(folder: Path, named: str | None, default: Path, where: str, field: str) -> Path | None:
+    if named is None:
+        return default if default.is_file() else None
+    path = folder / named
+    if not path.is_file():
+        raise InterInvError(f"{where}: '{field}' names '{named}', which does not exist in {folder}.")
+    return path
+
+
+def load_subject_images(folder: str | Path, subjects: dict[str, str] | None = None) -> dict[str, list[SubjectImage]]:
+    """Stage-1 images per role ("p1", "p2"): from stage1.json, or from p1/ and p2/ subfolders plus subject words."""
+    folder = Path(folder)
+    manifest = folder / STAGE1_FILE
+    if manifest.is_file():
+        data = _read_json(manifest)
+        result = {role: [_subject_image(folder, item, manifest, role) for item in data.get(role, [])] for role in ("p1", "p2")}
+    else:
+        if not subjects:
+            raise InterInvError(f"'{folder}' has no {STAGE1_FILE}; give the subject word of p1/ and p2/ (--subjects).")
+        result = {role: [SubjectImage(p, subjects[role]) for p in _role_images(folder / role)] for role in ("p1", "p2")}
+    for role, images in result.items():
+        if not images:
+            raise InterInvError(f"Stage-1 folder '{folder}' has no images for {role}; run 'interinv prepare' first.")
+    return result
+
+
+def _role_images(folder: Path) -> list[Path]:
+    return image_files(folder) if folder.is_dir() else []
+
+
+def _subject_image(folder: Path, item: Any, manifest: Path, role: str) -> SubjectImage:
+    if not (isinstance(item, dict) and isinstance(item.get("file"), str) and isinstance(item.get("subject"), str)):
+        raise InterInvError(f"{manifest} '{role}': each entry needs 'file' and 'subject' strings, got {item!r}.")
+    path = folder / item["file"]
+    if not path.is_file():
+        raise InterInvError(f"{manifest} '{role}': '{item['file']}' does not exist in {folder}.")
+    return SubjectImage(path, item["subject"])
+
+
+def cached_latents(host, paths: Sequence[Path], size: tuple[int, int], cache_dir: Path | None):
+    """Latent (mean, std) of each image, computed once per image content, model and size."""
+    from safetensors.torch import load_file, save_file
+
+    means, stds, missing = [None] * len(paths), [None] * len(paths), []
+    keys = [_latent_key(host, path, size) for path in paths]
+    for index, key in enumerate(keys):
+        cached = cache_dir / f"{key}.safetensors" if cache_dir else None
+        if cached is not None and cached.is_file():
+            tensors = load_file(cached)
+            means[index], stds[index] = tensors["mean"], tensors["std"]
+        else:
+            missing.append(index)
+    if missing:
+        mean, std = host.encode_images([load_image(paths[i]) for i in missing], size)
+        for row, index in enumerate(missing):
+            means[index], stds[index] = mean[row].contiguous(), std[row].contiguous()
+            if cache_dir is not None:
+                tensors = {"mean": means[index], "std": stds[index]}
+                write_atomic(cache_dir / f"{keys[index]}.safetensors", lambda p, t=tensors: save_file(t, str(p)))
+    return torch.stack(means), torch.stack(stds)
+
+
+def _latent_key(host, path: Path, size: tuple[int, int]) -> str:
+    digest = hashlib.sha256(path.read_bytes() if path.is_file() else str(path).encode())
+    digest.update(f"{host.model_name}|{size}".encode())
+    return digest.hexdigest()[:32]
+
+
+def fill_template(template: str, **slots: str) -> str:
+    """A caption from a template; double spaces from empty slots are folded."""
+    return " ".join(template.format(**slots).split())
+
+
+
+
+def probe_mask(exemplar: Exemplar, side: int) -> torch.Tensor:
+    """The subjects' union mask at the probe's side (area-averaged, 0..1).
+
+    From the mask PNG; else the union of the subjects' boxes in the pose JSON; else the whole image.
+    """
+    from .masks import box_mask, mask_at_resolution, read_mask, union_mask
+    from .pose import assign_subjects, person_box, read_openpose_json
+
+    if exemplar.mask is not None:
+        return mask_at_resolution(read_mask(exemplar.mask), side)
+    if exemplar.pose is not None:
+        pose = read_openpose_json(exemplar.pose)
+        subjects = assign_subjects(pose.people, exemplar.people, image=str(exemplar.image))
+        boxes = [box_mask(person_box(p), pose.canvas_width, pose.canvas_height) for p in subjects]
+        return mask_at_resolution(union_mask(boxes), side)
+    return torch.ones(side, side)

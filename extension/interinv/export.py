@@ -1,0 +1,282 @@
+"""Embedding files (one per pseudo-word), their metadata, the interaction manifest and previews."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from PIL import Image, PngImagePlugin
+
+from . import __version__
+from .atomic import write_atomic, write_text_atomic
+from .errors import InterInvError
+from .hosts.base import ENCODERS, architecture
+from .tokens import ROLES, PseudoWord, check_slug
+
+MANIFEST_FORMAT = "interinv.interaction/1"
+SD_KEY = "emb_params"  # the kohya/Civitai key of SD1/SD2 files
+EMBEDDING_SUFFIXES = (".safetensors", ".pt", ".bin")
+
+
+@dataclass(frozen=True)
+class EmbeddingFile:
+    """An embedding read from any of the common layouts, with its tensors by encoder."""
+
+    path: Path
+    format: str  # "safetensors-emb_params", "sdxl", "a1111-pt", "diffusers"
+    tensors: dict[str, torch.Tensor]  # "clip_l"/"clip_g" for SDXL, else the single key -> [n, D]
+    metadata: dict[str, str]
+
+    @property
+    def vectors(self) -> dict[str, torch.Tensor]:
+        return self.tensors
+
+    @property
+    def num_vectors(self) -> int:
+        return next(iter(self.tensors.values())).shape[0]
+
+    @property
+    def widths(self) -> dict[str, int]:
+        return {key: t.shape[-1] for key, t in self.tensors.items()}
+
+    def for_host(self, host) -> dict[str, torch.Tensor]:
+        """The tensors keyed by the host's encoders, refused when the widths don't match."""
+        keys = ENCODERS[host.family]
+        if host.family == "sdxl":
+            tensors = {k: self.tensors.get(k) for k in keys}
+        else:
+            tensors = {keys[0]: next(iter(self.tensors.values())) if len(self.tensors) == 1 else None}
+        for key, tensor in tensors.items():
+            expected = host.embedding_dims[key]
+            if tensor is None or tensor.shape[-1] != expected:
+                found = ", ".join(f"{k}: {w}" for k, w in self.widths.items())
+                raise InterInvError(
+                    f"'{self.path}' has width {found}, but the loaded {host.family} model expects {key}: {expected}. "
+                    "Use an embedding trained for this model family (768 = SD1.x, 1024 = SD2.x, SDXL = clip_l+clip_g)."
+                )
+        return tensors
+
+
+def read_embedding(path: str | Path) -> EmbeddingFile:
+    """Read an A1111 .pt, a kohya/Civitai or SDXL .safetensors, or a diffusers concept file. Never unpickles."""
+    path = Path(path)
+    if not path.is_file():
+        raise InterInvError(f"Embedding file '{path}' does not exist.")
+    if path.suffix.lower() == ".safetensors":
+        tensors, metadata = _read_safetensors(path)
+    elif path.suffix.lower() in (".pt", ".bin"):
+        tensors, metadata = _read_pickle_free(path)
+    else:
+        raise InterInvError(f"'{path}' is not an embedding file; expected .safetensors, .pt or .bin.")
+    return _classify(path, tensors, metadata)
+
+
+def _read_safetensors(path: Path):
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {k: handle.get_tensor(k) for k in handle.keys()}, dict(handle.metadata() or {})
+    except (SafetensorError, OSError) as exc:
+        raise InterInvError(f"'{path}' is not a valid safetensors file ({exc}).") from exc
+
+
+def _read_pickle_free(path: Path):
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # the restricted unpickler raises many types for foreign objects
+        raise InterInvError(
+            f"'{path}' could not be read safely ({exc}). Only tensors, numbers and strings are accepted; "
+            "convert the file to .safetensors."
+        ) from exc
+    if isinstance(data, torch.Tensor):
+        return {"embedding": data}, {}
+    if not isinstance(data, dict):
+        raise InterInvError(f"'{path}' holds a {type(data).__name__}, not an embedding dictionary.")
+    if "string_to_param" in data:
+        params = data["string_to_param"]
+        meta = {k: str(data[k]) for k in ("name", "step", "sd_checkpoint", "sd_checkpoint_name") if k in data}
+        return {"string_to_param": next(iter(params.values()))} if len(params) == 1 else dict(params), meta
+    return {k: v for k, v in data.items() if isinstance(v, torch.Tensor)}, {}
+
+
+def _classify(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> EmbeddingFile:
+    tensors = {k: (v.unsqueeze(0) if v.dim() == 1 else v).float() for k, v in tensors.items()}
+    if {"clip_l", "clip_g"} <= set(tensors):
+        return EmbeddingFile(path, "sdxl", {k: tensors[k] for k in ("clip_l", "clip_g")}, metadata)
+    if len(tensors) != 1:
+        raise InterInvError(
+            f"'{path}' holds {len(tensors)} tensors ({', '.join(tensors)}); an embedding file holds one "
+            "(or clip_l + clip_g for SDXL). Split it into one file per trigger word."
+        )
+    key, tensor = next(iter(tensors.items()))
+    if tensor.dim() != 2:
+        raise InterInvError(f"'{path}': tensor '{key}' has shape {tuple(tensor.shape)}; expected [vectors, width].")
+    kind = {"emb_params": "safetensors-emb_params", "string_to_param": "a1111-pt"}.get(key, "diffusers")
+    return EmbeddingFile(path, kind, {key: tensor}, metadata)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- writing ---------------------------------------------------------------------------------------
+def file_tensors(vectors: Mapping[str, torch.Tensor], family: str) -> dict[str, torch.Tensor]:
+    """The tensors of a file: emb_params for SD1/SD2, clip_l + clip_g for SDXL."""
+    clean = {k: v.detach().float().cpu().contiguous() for k, v in vectors.items()}
+    return clean if family == "sdxl" else {SD_KEY: next(iter(clean.values()))}
+
+
+def write_embedding(path: Path, vectors: Mapping[str, torch.Tensor], family: str, metadata: Mapping[str, str]) -> Path:
+    from safetensors.torch import save_file
+
+    tensors = file_tensors(vectors, family)
+    return write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=dict(metadata)))
+
+
+def write_a1111_pt(path: Path, vectors: Mapping[str, torch.Tensor], family: str, step: int, model_name: str) -> Path:
+    """A1111's .pt layout, in torch's legacy (non-zip) format that A1111 1.10's safe unpickler accepts."""
+    tensor = next(iter(file_tensors(vectors, family).values()))
+    data = {"string_to_token": {"*": 265}, "string_to_param": {"*": tensor}, "name": path.stem, "step": step,
+            "sd_checkpoint": None, "sd_checkpoint_name": model_name}
+    return write_atomic(path, lambda tmp: torch.save(data, tmp, _use_new_zipfile_serialization=False))
+
+
+@dataclass(frozen=True)
+class ExportInfo:
+    """What the files say about the interaction besides the vectors."""
+
+    slug: str
+    subjects: tuple[str, str]
+    template: str  # with {o1} {o2} and the three trigger words filled in
+    description: str = ""
+    training: Mapping[str, Any] | None = None
+
+
+def embedding_metadata(host, info: ExportInfo, role: str, names: Mapping[str, str]) -> dict[str, str]:
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    return {
+        "modelspec.sai_model_spec": "1.0.0",
+        "modelspec.architecture": architecture(host.family, host.prediction_type),
+        "modelspec.implementation": "https://github.com/interinv/interinv",
+        "modelspec.title": f"{info.slug} {role}",
+        "modelspec.trigger_phrase": names[role],
+        "modelspec.usage_hint": info.template,
+        "modelspec.description": f"Interaction '{info.slug}' ({role}). Use all three words: {info.template}",
+        "modelspec.date": now,
+        "modelspec.prediction_type": "v" if host.prediction_type == "v_prediction" else "epsilon",
+        "interinv.version": __version__,
+        "interinv.role": role,
+        "interinv.group": info.slug,
+        "interinv.siblings": json.dumps([names[r] for r in ROLES]),
+        "interinv.template": info.template,
+        "interinv.family": host.family,
+    }
+
+
+def export_interaction(out_dir: Path, words: Mapping[str, PseudoWord], host, info: ExportInfo, *,
+                       pt: bool = False, previews: bool = True, step: int = 0) -> Path:
+    """Write <slug>_p1/_r/_p2 files, optional .pt twins, preview sidecars, and <slug>.interaction.json."""
+    check_slug(info.slug)
+    out_dir = Path(out_dir)
+    names = {role: words[role].name for role in ROLES}
+    _refuse_clash(out_dir, info.slug)
+    tokens = {}
+    for role in ROLES:
+        vectors = {k: v.detach() for k, v in words[role].effective().items()}
+        path = write_embedding(out_dir / f"{names[role]}.safetensors", vectors, host.family,
+                               embedding_metadata(host, info, role, names))
+        if pt:
+            write_a1111_pt(out_dir / f"{names[role]}.pt", vectors, host.family, step, host.model_name)
+        tokens[role] = {"name": names[role], "file": path.name, "vectors": words[role].num_vectors,
+                        "sha256": file_sha256(path)}
+    if previews:
+        write_previews(out_dir, words, host, info)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "slug": info.slug,
+        "family": host.family,
+        "architecture": architecture(host.family, host.prediction_type),
+        "embedding_dims": dict(host.embedding_dims),
+        "template": info.template,
+        "subjects": list(info.subjects),
+        "description": info.description,
+        "tokens": tokens,
+        "base_model": {"name": host.model_name, "sha256": None},
+        "training": dict(info.training or {}),
+        "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "interinv_version": __version__,
+    }
+    return write_text_atomic(out_dir / f"{info.slug}.interaction.json", json.dumps(manifest, indent=2))
+
+
+def _refuse_clash(out_dir: Path, slug: str) -> None:
+    """Files of another interaction with the same trigger words are never overwritten."""
+    for role in ROLES:
+        path = out_dir / f"{slug}_{role}.safetensors"
+        if path.is_file() and read_embedding(path).metadata.get("interinv.group") != slug:
+            raise InterInvError(
+                f"'{path}' already exists and belongs to another embedding. Choose another --name or --out folder."
+            )
+
+
+def role_captions(info: ExportInfo, names: Mapping[str, str]) -> dict[str, str]:
+    """The caption that shows each word: the full template for R, subject + pose word for P1 and P2."""
+    o1, o2 = info.subjects
+    return {"p1": f"a photo of a {o1} {names['p1']}", "r": info.template, "p2": f"a photo of a {o2} {names['p2']}"}
+
+
+def write_previews(out_dir: Path, words: Mapping[str, PseudoWord], host, info: ExportInfo, seed: int = 0) -> None:
+    names = {role: words[role].name for role in ROLES}
+    vectors = {w.name: w.effective() for w in words.values()}
+    for role, caption in role_captions(info, names).items():
+        image = host.generate(caption, seed=seed, vectors=vectors)
+        save_png(out_dir / f"{names[role]}.preview.png", image, f"{caption}\nSeed: {seed}, Model: {host.model_name}")
+
+
+def save_png(path: Path, image: Image.Image, parameters: str | None = None) -> Path:
+    """A PNG written atomically, with an A1111-style `parameters` text chunk when given."""
+    info = PngImagePlugin.PngInfo()
+    if parameters:
+        info.add_text("parameters", parameters)
+    return write_atomic(path, lambda tmp: image.save(tmp, format="PNG", pnginfo=info))
+
+
+def write_snapshot(out_dir: Path, words: Mapping[str, PseudoWord], family: str, step: int) -> None:
+    """Numbered copies of the current vectors, e.g. snapshots/kisshand_r-step000500.safetensors."""
+    for word in words.values():
+        vectors = {k: v.detach() for k, v in word.effective().items()}
+        write_embedding(out_dir / f"{word.name}-step{step:06d}.safetensors", vectors, family,
+                        {"interinv.step": str(step), "interinv.word": word.name})
+
+
+def load_manifest(path: str | Path) -> dict[str, Any]:
+    """The interaction manifest of an output folder (or the .interaction.json itself), checked."""
+    path = Path(path)
+    if path.is_dir():
+        found = sorted(path.glob("*.interaction.json"))
+        if len(found) != 1:
+            raise InterInvError(
+                f"'{path}' holds {len(found)} *.interaction.json manifests; expected exactly one. Point to the file."
+            )
+        path = found[0]
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InterInvError(f"Manifest '{path}' could not be read: {exc}.") from exc
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise InterInvError(f"'{path}' is not an InterInv manifest (format should be '{MANIFEST_FORMAT}').")
+    for role in ROLES:
+        if role not in manifest.get("tokens", {}):
+            raise InterInvError(f"Manifest '{path}' lacks tokens.{role}; re-export the interaction.")
+    manifest["_folder"] = str(path.parent)
+    return manifest

@@ -1,0 +1,1 @@
+"""Hosts: the models the engine trains on, each behind the `Host` protocol."""
