@@ -252,3 +252,32 @@ def probe_mask(exemplar: Exemplar, side: int) -> torch.Tensor:
         boxes = [box_mask(person_box(p), pose.canvas_width, pose.canvas_height) for p in subjects]
         return mask_at_resolution(union_mask(boxes), side)
     return torch.ones(side, side)
+
+
+def write_spec_template(folder: Path, subjects: Sequence[str] = ("person", "person")) -> Path:
+    """An interaction.json for a folder of images, with a '_help' note on every field; never overwrites."""
+    from .atomic import write_text_atomic
+
+    path = folder / SPEC_FILE
+    if path.exists():
+        raise InterInvError(f"'{path}' already exists; edit it, or delete it to start from a fresh template.")
+    images = image_files(folder) if folder.is_dir() else []
+    if not images:
+        raise InterInvError(f"'{folder}' holds no images (.png, .jpg, .jpeg, .webp, .bmp).")
+    spec = {
+        "_help": "Subjects are the words O1 and O2 (O1 = the left person unless 'people' says otherwise). "
+        "Templates use {o1} {p1} {r} {o2} {p2}. Per image you may set subjects, templates, pose (OpenPose JSON), "
+        "mask (PNG) and people ([i, j] = which detected people are O1 and O2).",
+        "name": check_name_hint(folder.name),
+        "description": "",
+        "subjects": list(subjects),
+        "templates": list(STAGE2_TEMPLATES),
+        "images": {p.name: {"subjects": list(subjects)} for p in images},
+    }
+    return write_text_atomic(path, json.dumps(spec, indent=2))
+
+
+def check_name_hint(text: str) -> str:
+    """A valid interaction name derived from a folder name."""
+    cleaned = "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")[:63]
+    return cleaned or "interaction"

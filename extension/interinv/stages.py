@@ -84,7 +84,7 @@ def optimise(host, stage: Stage, job: Job, resume: bool) -> None:
     optimizer = torch.optim.Adam(params, lr=stage.cfg.lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(stage.cfg.seed)
     scaler = torch.amp.GradScaler(host.device.type) if host.grad_scaling else None
-    first = _restore(stage, optimizer, generator, scaler) if resume and stage.state_path.is_file() else 0
+    first = _restore(stage, optimizer, generator, scaler, resume) if stage.state_path.is_file() else 0
 
     def save(step: int) -> None:
         vectors = {word.name: dict(word.raw) for word in stage.words}
@@ -112,8 +112,14 @@ def optimise(host, stage: Stage, job: Job, resume: bool) -> None:
         save(stage.cfg.steps)
 
 
-def _restore(stage: Stage, optimizer, generator, scaler) -> int:
+def _restore(stage: Stage, optimizer, generator, scaler, resume: bool) -> int:
+    """Continue from a saved state: always when it is finished, else only with `resume`."""
     state = load_state(stage.state_path, stage.fingerprint)
+    if state["step"] < stage.cfg.steps and not resume:
+        raise InterInvError(
+            f"'{stage.state_path}' holds {stage.name} interrupted at step {state['step']} of {stage.cfg.steps}. "
+            "Pass --resume to continue it, or --restart to start over."
+        )
     with torch.no_grad():
         for word in stage.words:
             for key, param in word.raw.items():

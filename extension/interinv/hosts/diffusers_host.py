@@ -196,11 +196,13 @@ class DiffusersHost:
         vectors: Vectors | None = None,
     ) -> Image.Image:
         width, height = size or (self.pipe.unet.config.sample_size * self.latent_factor,) * 2
-        embeds = self.encode_prompts([prompt], vectors or {})
-        negative = self.encode_prompts([negative_prompt], {})
+        if vectors is None:  # the pipeline's own text path, with installed embeddings
+            text = dict(prompt=prompt, negative_prompt=negative_prompt)
+        else:
+            text = dict(prompt_embeds=self.encode_prompts([prompt], vectors),
+                        negative_prompt_embeds=self.encode_prompts([negative_prompt], {}))
         kwargs = dict(
-            prompt_embeds=embeds,
-            negative_prompt_embeds=negative,
+            **text,
             num_inference_steps=steps,
             guidance_scale=guidance_scale,
             width=width,

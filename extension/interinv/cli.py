@@ -1,0 +1,256 @@
+"""The `interinv` command: a thin shell over the engine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .config import TrainConfig, config_from_dict
+from .errors import InterInvError, TrainingInterrupted
+from .job import Job
+
+TINY_MODEL = "interinv:tiny"  # the built-in tiny random model (tests and the demo)
+DEMO_STEPS = 150  # steps per stage of the demo: about a minute on two CPU cores
+
+
+class CliJob(Job):
+    """A tqdm bar with the loss terms and ETA; previews saved as PNG files; Ctrl-C stops cleanly."""
+
+    def __init__(self, preview_dir: Path | None = None, quiet: bool = False):
+        self.preview_dir, self.quiet, self.bar, self._stop = preview_dir, quiet, None, False
+
+    def begin(self, stage: str, total_steps: int, first_step: int) -> None:
+        from tqdm import tqdm
+
+        self.close()
+        self.bar = tqdm(total=total_steps, initial=first_step, desc=stage, disable=self.quiet, dynamic_ncols=True)
+
+    def update(self, stage: str, step: int, losses: dict[str, float]) -> None:
+        self.bar.set_postfix({k: f"{v:.4f}" for k, v in losses.items()}, refresh=False)
+        self.bar.update(step - self.bar.n)
+
+    def preview(self, stage, step, images, captions) -> None:
+        from .export import save_png
+
+        for index, (image, caption) in enumerate(zip(images, captions)):
+            if self.preview_dir is not None:
+                save_png(self.preview_dir / f"{stage}-{step:06d}-{index}.png", image, caption)
+
+    def log(self, message: str) -> None:
+        if not self.quiet:
+            from tqdm import tqdm
+
+            tqdm.write(message, file=sys.stderr)
+
+    def stop_requested(self) -> bool:
+        return self._stop
+
+    def request_stop(self, *_args) -> None:
+        if self._stop:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self._stop = True
+        self.log("Stopping after this step and saving a resumable state (Ctrl-C again to abort now)...")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+# --- argument groups ----------------------------------------------------------------------------
+def _model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help=f"diffusers folder, .safetensors/.ckpt file, hub id, or {TINY_MODEL}")
+    parser.add_argument("--config-dir", help="diffusers folder whose configs serve a single-file checkpoint offline")
+    parser.add_argument("--controlnet", help="openpose ControlNet folder or hub id (stage-1 synthesis)")
+    parser.add_argument("--family", choices=("sd1", "sd2"), help="model family when it cannot be detected")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
+
+
+def _train_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="JSON file of TrainConfig options (see interinv/config.py)")
+    parser.add_argument("--name", help="interaction name: files are NAME_p1, NAME_r, NAME_p2")
+    parser.add_argument("--resolution", type=int)
+    parser.add_argument("--num-vectors", type=int)
+    parser.add_argument("--steps1", type=int, help="stage-1 steps")
+    parser.add_argument("--steps2", type=int, help="stage-2 steps")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--save-every", type=int, help="save a resumable state and snapshots every N steps")
+    parser.add_argument("--preview-every", type=int, help="write preview images every N steps")
+    parser.add_argument("--ca-weight", type=float, help="λ of the cross-attention loss (0 = off)")
+    parser.add_argument("--no-prior", action="store_true", help="ablation: no AdaIN priors")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    parser.add_argument("--restart", action="store_true", help="discard saved states and start over")
+    parser.add_argument("--pt", action="store_true", help="also write A1111 .pt files")
+    parser.add_argument("--quiet", action="store_true")
+
+
+def build_config(args: argparse.Namespace) -> TrainConfig:
+    cfg = TrainConfig()
+    if args.config:
+        try:
+            cfg = config_from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")), str(args.config))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InterInvError(f"Cannot read --config '{args.config}': {exc}.") from exc
+    for attr, target in (("name", "name"), ("resolution", "resolution"), ("num_vectors", "num_vectors")):
+        if getattr(args, attr) is not None:
+            setattr(cfg, target, getattr(args, attr))
+    for stage, steps in ((cfg.stage1, args.steps1), (cfg.stage2, args.steps2)):
+        stage.steps = steps if steps is not None else stage.steps
+        for attr in ("batch_size", "seed", "save_every", "preview_every"):
+            if getattr(args, attr) is not None:
+                setattr(stage, attr, getattr(args, attr))
+    if args.ca_weight is not None:
+        cfg.stage2.ca_weight = args.ca_weight
+    if args.no_prior:
+        cfg.prior.enabled = False
+    return cfg
+
+
+def load_model(args: argparse.Namespace):
+    if args.model == TINY_MODEL:
+        from .testbed import tiny_host
+
+        return tiny_host(with_controlnet=True)
+    from .hosts.diffusers_host import load_host
+
+    return load_host(args.model, device=args.device, precision=args.precision, controlnet=args.controlnet,
+                     family=args.family, config=args.config_dir)
+
+
+# --- commands ---------------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import TrainRequest, run_training
+
+    cfg = build_config(args)
+    if args.name is None:
+        from .exemplars import load_interaction
+
+        cfg.name = load_interaction(args.folder).name or cfg.name
+    request = TrainRequest(Path(args.folder), Path(args.out), Path(args.stage1_images) if args.stage1_images else None,
+                           args.resume, args.restart, args.pt)
+    manifest = _run_job(args, lambda job: run_training(load_model(args), request, cfg, job))
+    print(f"Wrote {manifest}")
+    return 0
+
+
+def _run_job(args, work):
+    job = CliJob(Path(args.out) / "previews", quiet=args.quiet)
+    previous = signal.signal(signal.SIGINT, job.request_stop)
+    try:
+        return work(job)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        job.close()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import write_demo_set
+
+    out = Path(args.out)
+    data = write_demo_set(out / "data")
+    args.folder, args.stage1_images, args.model = str(data / "exemplars"), str(data / "stage1"), TINY_MODEL
+    args.name, args.resolution = args.name or "demo_kneel", args.resolution or 32
+    args.steps1, args.steps2 = args.steps1 or DEMO_STEPS, args.steps2 or DEMO_STEPS
+    args.batch_size = args.batch_size or 4
+    cmd_train(args)
+    grid = preview_grid(load_model(args), out, f"a photo of a man {{p1}} {{r}} a woman {{p2}}", range(4), 20)
+    print(f"Wrote {grid}\nNote: the demo uses a tiny random model; its images are not meaningful.")
+    return 0
+
+
+def preview_grid(host, out: Path, prompt: str, seeds, steps: int, target: Path | None = None) -> Path:
+    """Install the exported files in the host, render the prompt for each seed, save one PNG grid."""
+    from PIL import Image
+
+    from .export import load_manifest, save_png
+
+    manifest = load_manifest(out)
+    folder = Path(manifest["_folder"])
+    host.install_embeddings([str(folder / manifest["tokens"][role]["file"]) for role in ("p1", "r", "p2")])
+    text = prompt.format(**{role: manifest["tokens"][role]["name"] for role in ("p1", "r", "p2")})
+    images = [host.generate(text, seed=seed, steps=steps) for seed in seeds]
+    grid = Image.new("RGB", (images[0].width * len(images), images[0].height))
+    for index, image in enumerate(images):
+        grid.paste(image, (index * image.width, 0))
+    return save_png(target or out / "preview-grid.png", grid, f"{text}\nSeeds: {list(seeds)}")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    target = preview_grid(load_model(args), Path(args.embeddings), args.prompt, range(args.seeds), args.steps,
+                          Path(args.out))
+    print(f"Wrote {target}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from .export import read_embedding
+
+    emb = read_embedding(args.file)
+    family = emb.metadata.get("interinv.family") or {768: "sd1", 1024: "sd2"}.get(next(iter(emb.widths.values())), "?")
+    print(f"file: {emb.path}\nformat: {emb.format}\nfamily: {'sdxl' if emb.format == 'sdxl' else family}")
+    for key, tensor in emb.tensors.items():
+        print(f"tensor {key}: shape {list(tensor.shape)} ({tensor.shape[0]} vectors of width {tensor.shape[1]})")
+    for key, value in sorted(emb.metadata.items()):
+        print(f"{key}: {value}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from .exemplars import write_spec_template
+
+    print(f"Wrote {write_spec_template(Path(args.folder), args.subjects)}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="interinv", description="Learn an interaction between two subjects.")
+    sub = root.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="run both stages and export the three embeddings")
+    train.add_argument("folder", help="interaction folder: images + interaction.json")
+    train.add_argument("--out", required=True)
+    train.add_argument("--stage1-images", help="single-subject images: p1/, p2/ (+ stage1.json)")
+    _model_args(train)
+    _train_args(train)
+    train.set_defaults(run=cmd_train)
+    demo = sub.add_parser("demo", help="train on the bundled synthetic set with the tiny model")
+    demo.add_argument("--out", default="interinv-demo")
+    _train_args(demo)
+    demo.set_defaults(run=cmd_demo, steps1=None, steps2=None)
+    generate = sub.add_parser("generate", help="render a prompt with exported embeddings into a PNG grid")
+    _model_args(generate)
+    generate.add_argument("--embeddings", required=True, help="output folder of 'interinv train'")
+    generate.add_argument("--prompt", required=True, help='e.g. "a cat {p1} {r} a dog {p2}"')
+    generate.add_argument("--out", default="grid.png")
+    generate.add_argument("--seeds", type=int, default=4)
+    generate.add_argument("--steps", type=int, default=25)
+    generate.set_defaults(run=cmd_generate)
+    inspect = sub.add_parser("inspect", help="show an embedding file's format, shape and metadata")
+    inspect.add_argument("file")
+    inspect.set_defaults(run=cmd_inspect)
+    init = sub.add_parser("init", help="write an interaction.json template for a folder of images")
+    init.add_argument("folder")
+    init.add_argument("--subjects", nargs=2, metavar=("O1", "O2"), default=("person", "person"))
+    init.set_defaults(run=cmd_init)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except TrainingInterrupted as exc:
+        print(str(exc), file=sys.stderr)
+        return 130
+    except InterInvError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Both stages and the export, end to end: what the CLI's `train` and the WebUI's Train button run."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import TrainConfig
+from .errors import InterInvError
+from .exemplars import Interaction, load_interaction, load_subject_images
+from .export import ExportInfo, export_interaction, write_snapshot
+from .job import Job
+from .stages import train_stage1, train_stage2
+from .tokens import check_slug, token_names
+
+STAGE1_FOLDER = "stage1"
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """Where the data is and where the results go."""
+
+    exemplars: Path  # the interaction folder
+    out: Path  # embeddings, manifest and previews are written here
+    stage1_images: Path | None = None  # single-subject images; default <exemplars>/stage1 or <out>/stage1
+    resume: bool = False  # continue an interrupted stage
+    restart: bool = False  # discard saved states and train from scratch
+    pt: bool = False  # also write A1111 .pt files
+    previews: bool = True  # write <name>.preview.png sidecars
+
+
+def workdir(out: Path) -> Path:
+    """Resumable state, snapshots and the latent cache of one output folder."""
+    return Path(out) / ".interinv"
+
+
+def stage1_folder(request: TrainRequest) -> Path:
+    for folder in (request.stage1_images, request.exemplars / STAGE1_FOLDER, request.out / STAGE1_FOLDER):
+        if folder is not None and folder.is_dir():
+            return folder
+    raise InterInvError(
+        f"No stage-1 images found (looked in {request.exemplars / STAGE1_FOLDER} and {request.out / STAGE1_FOLDER}). "
+        "Run 'interinv prepare' to render them, or pass --stage1-images with p1/ and p2/ folders."
+    )
+
+
+def export_info(interaction: Interaction, cfg: TrainConfig) -> ExportInfo:
+    names = token_names(cfg.name)
+    o1, o2 = interaction.exemplars[0].subjects
+    template = f"a {o1} {names['p1']} {names['r']} a {o2} {names['p2']}"
+    return ExportInfo(cfg.name, (o1, o2), template, interaction.description, {"config": cfg.to_dict()})
+
+
+def ensure_writable(out: Path) -> None:
+    """Fail before hours of training, not after, when the output folder cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".interinv-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InterInvError(f"Cannot write to the output folder '{out}' ({exc.strerror}). Choose another --out.") from exc
+
+
+def run_training(host, request: TrainRequest, cfg: TrainConfig, job: Job) -> Path:
+    """Stage 1, stage 2 and export; returns the manifest path."""
+    check_slug(cfg.name)
+    interaction = load_interaction(request.exemplars)
+    images = load_subject_images(stage1_folder(request), dict(zip(("p1", "p2"), interaction.exemplars[0].subjects)))
+    ensure_writable(request.out)
+    work = workdir(request.out)
+    if request.restart and (work / "state").is_dir():
+        shutil.rmtree(work / "state")
+    snapshot = lambda words, step: write_snapshot(work / "snapshots", words, host.family, step)  # noqa: E731
+    cache = work / "latents"
+    poses = train_stage1(host, images, cfg, work, job, request.resume, cache, snapshot)
+    relation = train_stage2(host, interaction.exemplars, poses, cfg, work, job, request.resume, cache, snapshot)
+    job.log("exporting embeddings")
+    return export_interaction(request.out, {**poses, "r": relation}, host, export_info(interaction, cfg),
+                              pt=request.pt, previews=request.previews, step=cfg.stage2.steps)

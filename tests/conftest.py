@@ -1,0 +1,81 @@
+"""Shared fixtures: the tiny real model (random weights, real CLIP tokenizer) and the demo data set."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "extension"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tokenizer_cache(tmp_path_factory):
+    os.environ.setdefault("INTERINV_CACHE", str(tmp_path_factory.mktemp("interinv-cache")))
+
+
+@pytest.fixture(scope="session")
+def host():
+    """A tiny host shared by tests that do not change it (no installed embeddings)."""
+    from interinv.testbed import tiny_host
+
+    return tiny_host(seed=0)
+
+
+@pytest.fixture
+def fresh_host():
+    from interinv.testbed import tiny_host
+
+    return tiny_host(seed=0)
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory):
+    from interinv.demo import write_demo_set
+
+    return write_demo_set(tmp_path_factory.mktemp("demo"), count=4, singles=3)
+
+
+@pytest.fixture
+def small_config():
+    from interinv.config import TrainConfig
+
+    cfg = TrainConfig(name="demo_kneel", resolution=32)
+    for stage in (cfg.stage1, cfg.stage2):
+        stage.steps, stage.batch_size, stage.save_every = 6, 2, 3
+    return cfg
+
+
+from interinv.job import Job  # noqa: E402  (after the sys.path insert)
+
+
+class RecordingJob(Job):
+    """A Job that records losses and logs, and can ask to stop after a given step."""
+
+    def __init__(self, stop_after: int | None = None):
+        self.stop_after, self.losses, self.logs, self.previews, self.step = stop_after, [], [], [], 0
+
+    def begin(self, stage, total_steps, first_step):
+        self.step = first_step
+
+    def update(self, stage, step, losses):
+        self.step = step
+        self.losses.append(losses)
+
+    def preview(self, stage, step, images, captions):
+        self.previews.append((stage, step, list(images), list(captions)))
+
+    def log(self, message):
+        self.logs.append(message)
+
+    def stop_requested(self):
+        return self.stop_after is not None and self.step >= self.stop_after
+
+
+@pytest.fixture
+def job():
+    return RecordingJob()
