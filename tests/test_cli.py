@@ -1,0 +1,62 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from interinv.cli import main
+from interinv.errors import InterInvError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_trains_all_three_tokens_and_writes_a_grid(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--steps1", "4", "--steps2", "4", "--quiet"]) == 0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"demo_kneel_p1.safetensors", "demo_kneel_r.safetensors", "demo_kneel_p2.safetensors",
+            "demo_kneel.interaction.json", "preview-grid.png"} <= names
+    with Image.open(tmp_path / "preview-grid.png") as grid:
+        assert grid.size == (128, 32)
+    assert "not meaningful" in capsys.readouterr().out
+
+
+def test_inspect_prints_family_shape_and_metadata(tmp_path, capsys, demo_data):
+    main(["demo", "--out", str(tmp_path), "--steps1", "2", "--steps2", "2", "--quiet"])
+    capsys.readouterr()
+    assert main(["inspect", str(tmp_path / "demo_kneel_r.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert "family: sd1" in out and "shape [1, 32]" in out and "interinv.role: r" in out
+
+
+def test_bad_input_exits_with_a_clear_message(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "missing"), "--model", "interinv:tiny", "--out", str(tmp_path / "o")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_unknown_model_family_is_refused(host):
+    from interinv.hosts.diffusers_host import DiffusersHost
+
+    with pytest.raises(InterInvError, match="Unknown model family 'unknown'.*--family"):
+        DiffusersHost(host.pipe, device="cpu")
+
+
+def test_a_missing_model_folder_is_named(tmp_path):
+    from interinv.hosts.diffusers_host import load_host
+
+    with pytest.raises(InterInvError, match="does not exist"):
+        load_host(str(tmp_path / "no-model.safetensors"))
+
+
+def test_a_saved_diffusers_folder_loads_as_a_host(host, tmp_path):
+    from interinv.hosts.diffusers_host import load_host
+
+    host.pipe.save_pretrained(tmp_path / "model")
+    loaded = load_host(str(tmp_path / "model"), device="cpu", family="sd1")
+    assert loaded.embedding_dims == {"clip_l": 32} and loaded.family == "sd1"
+
+
+def test_console_script_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "interinv.cli", "--help"], capture_output=True, text=True,
+                            cwd=ROOT, env={"PYTHONPATH": str(ROOT / "extension"), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0 and "demo" in result.stdout and "inspect" in result.stdout
