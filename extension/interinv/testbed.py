@@ -124,3 +124,28 @@ def tiny_host(seed: int = 0, prediction_type: str = "epsilon", with_controlnet: 
     pipe = tiny_pipeline(seed=seed, prediction_type=prediction_type)
     control = tiny_controlnet(pipe.unet, seed) if with_controlnet else None
     return DiffusersHost(pipe, family="sd1", device="cpu", controlnet=control, model_name=f"interinv-tiny-{seed}")
+
+
+def sd15_shaped_pipeline(seed: int = 0, dtype=torch.float32):
+    """A StableDiffusionPipeline with SD1.5's shapes (860M UNet, CLIP ViT-L/14 text) and random weights."""
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8)
+    vae = AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        layers_per_block=2,
+        scaling_factor=0.18215,
+    )
+    text_encoder = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+                                                num_hidden_layers=12, projection_dim=768, hidden_act="quick_gelu"))
+    scheduler = DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False,
+                              set_alpha_to_one=False, steps_offset=1)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=clip_tokenizer(), unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    return pipe.to(dtype=dtype)

@@ -1,0 +1,184 @@
+"""Time one training step three ways on the same model and batch, and report the ratios.
+
+(a) InterInv's full stage-2 step (AdaIN prior, cross-attention probe and L_CA, Adam on R);
+(b) the bare minimum: text encoder fwd+bwd plus UNet fwd+bwd, gradients only into one input vector;
+(c) a step in the style of the diffusers textual-inversion example: VAE encode every step, AdamW over the
+    whole token-embedding matrix, all other rows restored afterwards.
+
+    python benchmarks/step.py                      # tiny model on the CPU (targets: a/b <= 1.15, c/a >= 1.3)
+    python benchmarks/step.py --model sd15 --steps 3 --batch 1
+    python benchmarks/step.py --model sd15 --cuda --batch 1 8   # also reports peak GPU memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "extension"))
+
+from interinv.config import TrainConfig  # noqa: E402
+from interinv.demo import write_demo_set  # noqa: E402
+from interinv.exemplars import cached_latents, load_image, load_interaction  # noqa: E402
+from interinv.hosts.diffusers_host import DiffusersHost, _image_tensor  # noqa: E402
+from interinv.job import Job  # noqa: E402
+from interinv.noise import timestep_weights  # noqa: E402
+from interinv.stages import noisy_batch, train_stage2  # noqa: E402
+from interinv.testbed import sd15_shaped_pipeline, tiny_pipeline  # noqa: E402
+from interinv.tokens import new_word  # noqa: E402
+
+
+class StepClock(Job):
+    """Records the wall time of every step."""
+
+    def __init__(self, sync):
+        self.sync, self.times, self.last = sync, [], None
+
+    def begin(self, stage, total_steps, first_step):
+        self.sync()
+        self.last = time.perf_counter()
+
+    def update(self, stage, step, losses):
+        self.sync()
+        now = time.perf_counter()
+        self.times.append(now - self.last)
+        self.last = now
+
+
+def make_host(model: str, device: str, precision: str, seed: int = 0) -> tuple[DiffusersHost, int]:
+    if model == "tiny":
+        return DiffusersHost(tiny_pipeline(seed), family="sd1", device=device, precision=precision), 32
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
+    if device == "cuda" and precision == "auto":
+        dtype = torch.bfloat16
+    return DiffusersHost(sd15_shaped_pipeline(seed, dtype), family="sd1", device=device, precision=precision), 512
+
+
+def time_full_step(host, data: Path, resolution: int, batch: int, steps: int, sync) -> list[float]:
+    """(a): the real stage-2 loop, timed per step by its Job."""
+    cfg = TrainConfig(name="bench", resolution=resolution)
+    cfg.stage2.steps, cfg.stage2.batch_size, cfg.stage2.save_every = steps + 1, batch, 0
+    words = {role: new_word(f"bench_{role}", {host.encoder_key: torch.randn(host.embedding_dims[host.encoder_key])}, 1, None)
+             for role in ("p1", "p2")}
+    clock = StepClock(sync)
+    with tempfile.TemporaryDirectory() as work:
+        train_stage2(host, load_interaction(data / "exemplars").exemplars, words, cfg, Path(work), clock,
+                     cache_dir=Path(work) / "latents")
+    return clock.times[1:]  # the first step warms up
+
+
+def time_bare_step(host, data: Path, resolution: int, batch: int, steps: int, sync) -> list[float]:
+    """(b): text encoder + UNet forward and backward, gradients only into one spliced vector."""
+    key = host.encoder_key
+    paths = [e.image for e in load_interaction(data / "exemplars").exemplars]
+    mean, _ = cached_latents(host, paths, (resolution, resolution), None)
+    vector = torch.nn.Parameter(torch.randn(1, host.embedding_dims[key], device=host.device))
+    generator, weights, times = torch.Generator().manual_seed(0), timestep_weights(1000, "uniform"), []
+    x0 = mean[torch.arange(batch) % len(mean)]
+    with host.training():
+        for _ in range(steps + 1):
+            sync()
+            start = time.perf_counter()
+            x_t, t, target = noisy_batch(host, x0, generator, weights)
+            cond = host.encode_prompts(["a man and bench_r a woman"] * batch, {"bench_r": {key: vector}})
+            F.mse_loss(host.predict(x_t, t, cond).float(), target.float()).backward()
+            sync()
+            times.append(time.perf_counter() - start)
+    return times[1:]
+
+
+def time_diffusers_ti_step(host, data: Path, resolution: int, batch: int, steps: int, sync) -> list[float]:
+    """(c): VAE encode each step, AdamW over the whole embedding matrix, other rows restored."""
+    pipe = host.pipe
+    tokenizer, text_encoder = pipe.tokenizer, pipe.text_encoder
+    tokenizer.add_tokens(["<bench>"])
+    text_encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    new_id = tokenizer.convert_tokens_to_ids("<bench>")
+    embedding = text_encoder.get_input_embeddings().weight
+    original = embedding.detach().clone()
+    keep = torch.arange(len(tokenizer), device=embedding.device) != new_id
+    optimizer = torch.optim.AdamW([embedding], lr=5e-4, weight_decay=1e-2)
+    images = [load_image(e.image) for e in load_interaction(data / "exemplars").exemplars]
+    pixels = _image_tensor([images[i % len(images)] for i in range(batch)], (resolution, resolution))
+    ids = torch.tensor([tokenizer("a man <bench> a woman", padding="max_length", max_length=77).input_ids] * batch,
+                       device=host.device)
+    generator, weights, times = torch.Generator().manual_seed(0), timestep_weights(1000, "uniform"), []
+    with host.training():
+        embedding.requires_grad_(True)
+        for _ in range(steps + 1):
+            sync()
+            start = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            with torch.no_grad(), host.autocast():
+                latents = pipe.vae.encode(pixels.to(host.device, pipe.vae.dtype)).latent_dist.sample()
+            x0 = (latents * pipe.vae.config.scaling_factor).float().cpu()
+            x_t, t, target = noisy_batch(host, x0, generator, weights)
+            with host.autocast():
+                cond = text_encoder(ids)[0]
+            F.mse_loss(host.predict(x_t, t, cond).float(), target.float()).backward()
+            optimizer.step()
+            with torch.no_grad():
+                embedding[keep] = original[keep]
+            sync()
+            times.append(time.perf_counter() - start)
+    return times[1:]
+
+
+def interleaved(methods, host, data, resolution, batch, steps, sync, rounds, times=None) -> dict[str, list[float]]:
+    """Step times of each method, measured in alternating rounds so that changing machine load hits all alike."""
+    times = {label: list(values) for label, values in (times or {}).items()}
+    per_round = max(1, steps // rounds)
+    for _ in range(rounds):
+        for label, method in methods.items():
+            times.setdefault(label, []).extend(method(host, data, resolution, batch, per_round, sync))
+    return times
+
+
+def run(model: str, device: str, precision: str, batch: int, steps: int, rounds: int) -> dict:
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    with tempfile.TemporaryDirectory() as folder:
+        data = write_demo_set(Path(folder), count=6, singles=1)
+        host, resolution = make_host(model, device, precision)
+        result = {"model": model, "device": device, "batch": batch, "resolution": resolution}
+        if device == "cuda":
+            result["card"] = torch.cuda.get_device_name()
+            torch.cuda.reset_peak_memory_stats()
+        methods = {"a_full": time_full_step, "b_bare": time_bare_step}
+        times = interleaved(methods, host, data, resolution, batch, steps, sync, rounds)
+        if device == "cuda":
+            result["peak_memory_gb_a_b"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        # (c) changes the embedding matrix's size, so it runs last, in rounds against (a) again
+        times.update(interleaved({"c_diffusers_ti": time_diffusers_ti_step, "a_full": time_full_step},
+                                 host, data, resolution, batch, steps, sync, rounds, times))
+        medians = {label: statistics.median(values) for label, values in times.items()}
+    result.update({k: round(v, 5) for k, v in medians.items()})
+    result["a_over_b"] = round(medians["a_full"] / medians["b_bare"], 3)
+    result["c_over_a"] = round(medians["c_diffusers_ti"] / medians["a_full"], 3)
+    result["a_steps_per_s"] = round(1.0 / medians["a_full"], 3)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", choices=("tiny", "sd15"), default="tiny")
+    parser.add_argument("--cuda", action="store_true")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
+    parser.add_argument("--batch", type=int, nargs="+", default=[8])
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per method (median reported)")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds the steps are split into")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    for batch in args.batch:
+        print(json.dumps(run(args.model, "cuda" if args.cuda else "cpu", args.precision, batch, args.steps, args.rounds)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
