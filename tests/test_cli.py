@@ -60,3 +60,13 @@ def test_console_script_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "interinv.cli", "--help"], capture_output=True, text=True,
                             cwd=ROOT, env={"PYTHONPATH": str(ROOT / "extension"), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0 and "demo" in result.stdout and "inspect" in result.stdout
+
+
+def test_bundle_and_install_round_trip_through_the_cli(tmp_path, capsys):
+    main(["demo", "--out", str(tmp_path / "out"), "--steps1", "2", "--steps2", "2", "--quiet"])
+    assert main(["bundle", str(tmp_path / "out"), "--zip", str(tmp_path / "b.zip")]) == 0
+    assert main(["install", str(tmp_path / "b.zip"), "--embeddings-dir", str(tmp_path / "emb"), "--width", "32"]) == 0
+    installed = tmp_path / "emb" / "interactions" / "demo_kneel"
+    assert {"demo_kneel_p1.safetensors", "demo_kneel_r.safetensors", "demo_kneel_p2.safetensors"} <= {p.name for p in installed.iterdir()}
+    assert main(["install", str(tmp_path / "b.zip"), "--embeddings-dir", str(tmp_path / "emb")]) == 2
+    assert "--force" in capsys.readouterr().err

@@ -18,7 +18,7 @@ def _words(slug, width=32, seed=0):
 
 
 def _info(slug):
-    return ExportInfo(slug, ("man", "woman"), f"a man {slug}_p1 {slug}_r a woman {slug}_p2", "kneels before")
+    return ExportInfo(slug, ("man", "woman"), f"a {{o1}} {slug}_p1 {slug}_r a {{o2}} {slug}_p2", "kneels before")
 
 
 @pytest.fixture

@@ -208,6 +208,47 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from .share import write_bundle
+
+    print(f"Wrote {write_bundle(args.out, args.zip)}\nCivitai has no upload API: upload this zip on the site by hand.")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from .share import push_to_hub
+
+    print(f"Pushed: {push_to_hub(args.out, args.repo, private=args.private)}")
+    return 0
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from .share import install_interaction
+
+    target = install_interaction(args.source, args.embeddings_dir, family=args.family, width=args.width, force=args.force)
+    print(f"Installed into {target}")
+    return 0
+
+
+def _share_commands(sub) -> None:
+    bundle = sub.add_parser("bundle", help="write a Civitai-ready zip of an exported interaction")
+    bundle.add_argument("out", help="output folder of 'interinv train'")
+    bundle.add_argument("--zip", required=True, help="the zip file to write")
+    bundle.set_defaults(run=cmd_bundle)
+    push = sub.add_parser("push", help="upload an exported interaction to the Hugging Face Hub (one commit)")
+    push.add_argument("out")
+    push.add_argument("--repo", required=True, help="user/name")
+    push.add_argument("--private", action="store_true")
+    push.set_defaults(run=cmd_push)
+    install = sub.add_parser("install", help="install a bundle zip, Hub repo id or folder into a WebUI embeddings folder")
+    install.add_argument("source")
+    install.add_argument("--embeddings-dir", required=True)
+    install.add_argument("--family", choices=("sd1", "sd2", "sdxl"), help="refuse files of another family")
+    install.add_argument("--width", type=int, help="refuse files of another token width (768, 1024, ...)")
+    install.add_argument("--force", action="store_true", help="overwrite an installed interaction")
+    install.set_defaults(run=cmd_install)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="interinv", description="Learn an interaction between two subjects.")
     sub = root.add_subparsers(dest="command", required=True)
@@ -237,6 +278,7 @@ def parser() -> argparse.ArgumentParser:
     init.add_argument("folder")
     init.add_argument("--subjects", nargs=2, metavar=("O1", "O2"), default=("person", "person"))
     init.set_defaults(run=cmd_init)
+    _share_commands(sub)
     return root
 
 

@@ -157,7 +157,7 @@ class ExportInfo:
 
     slug: str
     subjects: tuple[str, str]
-    template: str  # with {o1} {o2} and the three trigger words filled in
+    template: str  # the three trigger words, with {o1} and {o2} slots for the subjects
     description: str = ""
     training: Mapping[str, Any] | None = None
 
@@ -232,7 +232,8 @@ def _refuse_clash(out_dir: Path, slug: str) -> None:
 def role_captions(info: ExportInfo, names: Mapping[str, str]) -> dict[str, str]:
     """The caption that shows each word: the full template for R, subject + pose word for P1 and P2."""
     o1, o2 = info.subjects
-    return {"p1": f"a photo of a {o1} {names['p1']}", "r": info.template, "p2": f"a photo of a {o2} {names['p2']}"}
+    return {"p1": f"a photo of a {o1} {names['p1']}", "r": info.template.format(o1=o1, o2=o2),
+            "p2": f"a photo of a {o2} {names['p2']}"}
 
 
 def write_previews(out_dir: Path, words: Mapping[str, PseudoWord], host, info: ExportInfo, seed: int = 0) -> None:

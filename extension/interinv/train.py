@@ -47,9 +47,9 @@ def stage1_folder(request: TrainRequest) -> Path:
 
 def export_info(interaction: Interaction, cfg: TrainConfig) -> ExportInfo:
     names = token_names(cfg.name)
-    o1, o2 = interaction.exemplars[0].subjects
-    template = f"a {o1} {names['p1']} {names['r']} a {o2} {names['p2']}"
-    return ExportInfo(cfg.name, (o1, o2), template, interaction.description, {"config": cfg.to_dict()})
+    template = f"a {{o1}} {names['p1']} {names['r']} a {{o2}} {names['p2']}"
+    return ExportInfo(cfg.name, interaction.exemplars[0].subjects, template, interaction.description,
+                      {"config": cfg.to_dict()})
 
 
 def ensure_writable(out: Path) -> None:
