@@ -70,3 +70,14 @@ def test_bundle_and_install_round_trip_through_the_cli(tmp_path, capsys):
     assert {"demo_kneel_p1.safetensors", "demo_kneel_r.safetensors", "demo_kneel_p2.safetensors"} <= {p.name for p in installed.iterdir()}
     assert main(["install", str(tmp_path / "b.zip"), "--embeddings-dir", str(tmp_path / "emb")]) == 2
     assert "--force" in capsys.readouterr().err
+
+
+def test_stages_run_separately_and_stage2_needs_stage1(tmp_path, demo_data, capsys):
+    common = [str(demo_data / "exemplars"), "--model", "interinv:tiny", "--out", str(tmp_path), "--stage1-images",
+              str(demo_data / "stage1"), "--resolution", "32", "--steps1", "2", "--steps2", "2", "--quiet"]
+    assert main(["stage2", *common]) == 2
+    assert "interinv stage1" in capsys.readouterr().err
+    assert main(["stage1", *common]) == 0 and main(["stage2", *common]) == 0
+    assert not (tmp_path / "demo_kneel_r.safetensors").exists()
+    assert main(["export", *common]) == 0
+    assert (tmp_path / "demo_kneel_r.safetensors").is_file()

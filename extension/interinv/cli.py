@@ -134,8 +134,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.name = load_interaction(args.folder).name or cfg.name
     request = TrainRequest(Path(args.folder), Path(args.out), Path(args.stage1_images) if args.stage1_images else None,
                            args.resume, args.restart, args.pt)
-    manifest = _run_job(args, lambda job: run_training(load_model(args), request, cfg, job))
-    print(f"Wrote {manifest}")
+    steps = {"train": ("stage1", "stage2", "export"), "demo": ("stage1", "stage2", "export"),
+             "stage1": ("stage1",), "stage2": ("stage2",), "export": ("export",)}[args.command]
+    manifest = _run_job(args, lambda job: run_training(load_model(args), request, cfg, job, steps))
+    print(f"Wrote {manifest}" if manifest else f"Finished {', '.join(steps)}; the state is in {args.out}/.interinv")
     return 0
 
 
@@ -252,13 +254,17 @@ def _share_commands(sub) -> None:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="interinv", description="Learn an interaction between two subjects.")
     sub = root.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="run both stages and export the three embeddings")
-    train.add_argument("folder", help="interaction folder: images + interaction.json")
-    train.add_argument("--out", required=True)
-    train.add_argument("--stage1-images", help="single-subject images: p1/, p2/ (+ stage1.json)")
-    _model_args(train)
-    _train_args(train)
-    train.set_defaults(run=cmd_train)
+    for name, text in (("train", "run both stages and export the three embeddings"),
+                       ("stage1", "learn only the pose words P1, P2"),
+                       ("stage2", "learn only the relation word R (stage 1 must have finished)"),
+                       ("export", "write the embeddings of finished stages again")):
+        train = sub.add_parser(name, help=text)
+        train.add_argument("folder", help="interaction folder: images + interaction.json")
+        train.add_argument("--out", required=True)
+        train.add_argument("--stage1-images", help="single-subject images: p1/, p2/ (+ stage1.json)")
+        _model_args(train)
+        _train_args(train)
+        train.set_defaults(run=cmd_train)
     demo = sub.add_parser("demo", help="train on the bundled synthetic set with the tiny model")
     demo.add_argument("--out", default="interinv-demo")
     _train_args(demo)

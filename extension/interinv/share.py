@@ -26,6 +26,7 @@ from typing import Any, Iterator, Mapping
 from . import __version__
 from .atomic import write_atomic, write_text_atomic
 from .errors import InterInvError
+from .exemplars import check_template, fill_template
 from .export import EmbeddingFile, file_sha256, load_manifest, read_embedding, write_embedding
 from .tokens import ROLES, check_slug
 
@@ -91,7 +92,7 @@ class SharedInteraction:
     def example_prompt(self) -> str:
         """The template filled with the trained subjects."""
         o1, o2 = self.manifest["subjects"]
-        return " ".join(self.manifest["template"].format(o1=o1, o2=o2).split())
+        return fill_template(self.manifest["template"], o1=o1, o2=o2)
 
 
 def a1111_shorthash(path: str | os.PathLike) -> str:
@@ -125,8 +126,8 @@ def open_export(source: str | os.PathLike) -> SharedInteraction:
                 "export the interaction again."
             )
         files[role] = path
-    previews = {role: folder / f"{entry['name']}{PREVIEW_SUFFIX}" for role, entry in manifest["tokens"].items()}
-    previews = {role: path for role, path in previews.items() if role in ROLES and path.is_file()}
+    previews = {role: folder / f"{path.stem}{PREVIEW_SUFFIX}" for role, path in files.items()}
+    previews = {role: path for role, path in previews.items() if path.is_file()}
     return SharedInteraction(folder, manifest_path, manifest, files, previews)
 
 
@@ -139,8 +140,7 @@ def _check_manifest(manifest: Mapping[str, Any], path: Path) -> None:
     slug = check_slug(manifest["slug"], f"slug in {path}")
     if len(manifest["subjects"]) != 2 or not all(isinstance(s, str) for s in manifest["subjects"]):
         raise InterInvError(f"{path}: 'subjects' must be two words, e.g. [\"man\", \"woman\"].")
-    if "{o1}" not in manifest["template"] or "{o2}" not in manifest["template"]:
-        raise InterInvError(f"{path}: the template '{manifest['template']}' must contain {{o1}} and {{o2}}.")
+    check_template(manifest["template"], ("o1", "o2"), f"{path} 'template'")
     for role in ROLES:
         entry = manifest["tokens"][role]
         name = f"{slug}_{role}"
@@ -208,12 +208,26 @@ def ti_hashes(names_to_files: Mapping[str, str | os.PathLike]) -> str:
     return ", ".join(f"{name}: {a1111_shorthash(path)}" for name, path in names_to_files.items())
 
 
+def png_infotext(path: str | os.PathLike) -> str | None:
+    """The `parameters` text chunk of a PNG (A1111's infotext), if it has one."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return getattr(image, "text", {}).get("parameters")
+
+
+def png_prompt(path: str | os.PathLike) -> str | None:
+    """The prompt in a PNG's infotext, also when its parameter line is shorter than A1111 expects."""
+    infotext = png_infotext(path)
+    return parse_infotext(infotext, min_params=1)[0] if infotext else None
+
+
 def preview_infotext(interaction: SharedInteraction, preview: Path) -> str:
     """The preview's infotext with `TI hashes` for all three files, keeping what the image already says."""
     from PIL import Image
 
+    existing = png_infotext(preview)
     with Image.open(preview) as image:
-        existing = getattr(image, "text", {}).get("parameters")
         size = f"{image.width}x{image.height}"
     prompt, negative, params = parse_infotext(existing, min_params=1) if existing else (interaction.example_prompt(), "", {})
     base = interaction.manifest.get("base_model") or {}
@@ -305,13 +319,14 @@ def _description_line(manifest: Mapping[str, Any]) -> str:
         return "An interaction between two subjects."
     o1, o2 = manifest["subjects"]
     names = {role: manifest["tokens"][role]["name"] for role in ROLES}
-    return f"The interaction: {plain_prompt(manifest['template'].format(o1=o1, o2=o2), names, description)}."
+    return f"The interaction: {plain_prompt(fill_template(manifest['template'], o1=o1, o2=o2), names, description)}."
 
 
 def plain_prompt(prompt: str, names: Mapping[str, str], description: str) -> str:
     """The prompt in plain words: the R trigger becomes the description, the pose triggers go away."""
     for role, name in names.items():
-        prompt = re.sub(rf"(?<![\w]){re.escape(name)}(?![\w])", description if role == "r" else "", prompt)
+        replacement = description if role == "r" else ""
+        prompt = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", lambda _, text=replacement: text, prompt)
     return re.sub(r"\s+([,.;:!?])", r"\1", " ".join(prompt.split()))
 
 
@@ -356,7 +371,7 @@ def model_card(interaction: SharedInteraction, repo_id: str, license: str | None
     base_model = base_name if _REPO_ID.fullmatch(base_name) else reference
     prompt = interaction.example_prompt()
     widget = [
-        {"text": _preview_prompt(interaction, preview) or prompt, "output": {"url": preview.name}}
+        {"text": png_prompt(preview) or prompt, "output": {"url": preview.name}}
         for preview in interaction.previews.values()
     ] or [{"text": prompt}]
     data = ModelCardData(
@@ -371,14 +386,6 @@ def model_card(interaction: SharedInteraction, repo_id: str, license: str | None
     )
     body = _card_body(interaction, repo_id, base_model, base_name)
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
-
-
-def _preview_prompt(interaction: SharedInteraction, preview: Path) -> str | None:
-    from PIL import Image
-
-    with Image.open(preview) as image:
-        text = getattr(image, "text", {}).get("parameters")
-    return parse_infotext(text, min_params=1)[0] if text else None
 
 
 def _card_body(interaction: SharedInteraction, repo_id: str, base_model: str | None, base_name: str) -> str:
@@ -443,7 +450,7 @@ Put the three `.safetensors` files in `ComfyUI/models/embeddings/` and write eac
 ```python
 import torch
 from diffusers import {_pipeline_class(m['family'])}
-from huggingface_hub import hf_hub_download
+from huggingface_hub import hf_hub_download{_diffusers_imports(m['family'])}
 
 pipe = {_pipeline_class(m['family'])}.from_pretrained("{base_model}", torch_dtype=torch.float16).to("cuda")
 for stem in [{stems}]:
@@ -458,10 +465,15 @@ def _pipeline_class(family: str) -> str:
     return "StableDiffusionXLPipeline" if family == "sdxl" else "StableDiffusionPipeline"
 
 
+def _diffusers_imports(family: str) -> str:
+    return "\nfrom safetensors.torch import load_file" if family == "sdxl" else ""
+
+
 def _diffusers_load(family: str) -> str:
+    """The loop body that loads one file: one call per text encoder for SDXL."""
     if family == "sdxl":
         return (
-            "    state = load_file(path)  # from safetensors.torch import load_file\n"
+            "    state = load_file(path)\n"
             "    pipe.load_textual_inversion(state[\"clip_l\"], token=stem, text_encoder=pipe.text_encoder, "
             "tokenizer=pipe.tokenizer)\n"
             "    pipe.load_textual_inversion(state[\"clip_g\"], token=stem, text_encoder=pipe.text_encoder_2, "
@@ -529,7 +541,7 @@ def _hub_errors(endpoint: str, repo_id: str, token: str | None) -> Iterator[None
         server = f" ({error.server_message.strip()})" if getattr(error, "server_message", None) else ""
         message = f"The Hub at {endpoint} answered {status} for '{repo_id}'{server}. {hint}"
     except Exception as error:
-        if not (isinstance(error, OSError) or type(error).__module__.split(".")[0] in ("httpx", "httpx2", "requests")):
+        if not _is_network_error(error):
             raise
         message = f"Cannot reach {endpoint} for '{repo_id}' ({type(error).__name__}). Check the connection and try again."
     else:
@@ -537,6 +549,11 @@ def _hub_errors(endpoint: str, repo_id: str, token: str | None) -> Iterator[None
     if token:
         message = message.replace(token, "***")
     raise InterInvError(message) from None
+
+
+def _is_network_error(error: Exception) -> bool:
+    """Connection failures, whichever HTTP library this huggingface_hub version uses."""
+    return isinstance(error, ConnectionError) or type(error).__module__.split(".")[0] in ("httpx", "httpx2", "requests")
 
 
 # ---- install -----------------------------------------------------------------------------------
@@ -559,7 +576,7 @@ def install_interaction(
     installed as safetensors.
     """
     embeddings_dir = Path(embeddings_dir)
-    with _materialise(source, token, endpoint) as folder:
+    with _local_folder(source, token, endpoint) as folder:
         interaction = open_export(folder)
         embeddings = {role: read_embedding(path) for role, path in interaction.files.items()}
         _check_compatible(interaction, embeddings, family, width)
@@ -662,51 +679,40 @@ def _usual_permissions(folder: Path) -> None:
         path.chmod(0o666 & ~umask)
 
 
-class _materialise:
+@contextlib.contextmanager
+def _local_folder(source: str | os.PathLike, token: str | None, endpoint: str | None) -> Iterator[Path]:
     """A local folder holding the interaction: the folder itself, a safely extracted zip, or a Hub download."""
-
-    def __init__(self, source: str | os.PathLike, token: str | None, endpoint: str | None):
-        self.source, self.token, self.endpoint = source, token, endpoint
-        self.tmp: tempfile.TemporaryDirectory | None = None
-
-    def __enter__(self) -> Path:
-        path = Path(self.source)
-        if path.is_dir():
-            return path
-        if path.is_file() and path.name.endswith(MANIFEST_SUFFIX):
-            return path.parent
+    path = Path(source)
+    if path.is_dir() or (path.is_file() and path.name.endswith(MANIFEST_SUFFIX)):
+        yield path if path.is_dir() else path.parent
+        return
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise InterInvError(f"'{path}' is not a zip file. Give a bundle zip, an export folder or a Hub repo id.")
+    if not path.is_file() and not _REPO_ID.fullmatch(str(source)):
+        raise InterInvError(f"'{source}' is not an existing folder or zip, nor a Hub repo id like 'user/name'.")
+    with tempfile.TemporaryDirectory(prefix="interinv-install-") as tmp:
         if path.is_file():
-            if not zipfile.is_zipfile(path):
-                raise InterInvError(f"'{path}' is not a zip file. Give a bundle zip, an export folder or a Hub repo id.")
-            self.tmp = tempfile.TemporaryDirectory(prefix="interinv-install-")
-            return _single_root(_extract_zip(path, Path(self.tmp.name)))
-        if _REPO_ID.fullmatch(str(self.source)):
-            self.tmp = tempfile.TemporaryDirectory(prefix="interinv-install-")
-            return self._download(str(self.source), Path(self.tmp.name))
-        raise InterInvError(
-            f"'{self.source}' is not an existing folder or zip, nor a Hub repo id like 'user/name'."
+            yield _single_root(_extract_zip(path, Path(tmp)))
+        else:
+            yield _download(str(source), Path(tmp), token, endpoint)
+
+
+def _download(repo_id: str, folder: Path, token: str | None, endpoint: str | None) -> Path:
+    """The interaction files of a Hub model repo (embeddings, manifest, previews), downloaded into `folder`."""
+    from huggingface_hub import get_token, snapshot_download
+
+    token = token or get_token()  # None is fine for a public repo
+    with _hub_errors(endpoint or "the Hugging Face Hub", repo_id, token):
+        snapshot_download(
+            repo_id,
+            repo_type="model",
+            local_dir=folder,
+            allow_patterns=HUB_DOWNLOAD_PATTERNS,
+            token=token,
+            endpoint=endpoint,
+            cache_dir=folder / ".cache",
         )
-
-    def __exit__(self, *exc_info) -> bool:
-        if self.tmp is not None:
-            self.tmp.cleanup()
-        return False
-
-    def _download(self, repo_id: str, folder: Path) -> Path:
-        from huggingface_hub import get_token, snapshot_download
-
-        token = self.token or get_token()  # None is fine for a public repo
-        with _hub_errors(self.endpoint or "the Hugging Face Hub", repo_id, token):
-            snapshot_download(
-                repo_id,
-                repo_type="model",
-                local_dir=folder,
-                allow_patterns=HUB_DOWNLOAD_PATTERNS,
-                token=token,
-                endpoint=self.endpoint,
-                cache_dir=folder / ".cache",
-            )
-        return folder
+    return folder
 
 
 def _extract_zip(zip_path: Path, folder: Path) -> Path:
@@ -754,7 +760,7 @@ def _check_zip_entry(zip_path: Path, info: zipfile.ZipInfo) -> None:
 
 def _single_root(folder: Path) -> Path:
     """The folder itself, or its only subfolder when the zip wrapped everything in one."""
-    entries = [p for p in folder.iterdir()]
+    entries = list(folder.iterdir())
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
     return folder

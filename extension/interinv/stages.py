@@ -78,13 +78,21 @@ def pick(count: int, size: int, generator: torch.Generator) -> list[int]:
 
 
 # --- the shared loop ------------------------------------------------------------------------------
-def optimise(host, stage: Stage, job: Job, resume: bool) -> None:
-    """Adam over the stage's words, with periodic state, snapshots, previews, and interruption."""
+def optimise(host, stage: Stage, job: Job, resume: bool, finished_only: bool = False) -> None:
+    """Adam over the stage's words, with periodic state, snapshots, previews, and interruption.
+
+    With `finished_only`, the stage is only loaded from its finished state, never trained.
+    """
     params = [p for word in stage.words for p in word.parameters()]
     optimizer = torch.optim.Adam(params, lr=stage.cfg.lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(stage.cfg.seed)
     scaler = torch.amp.GradScaler(host.device.type) if host.grad_scaling else None
     first = _restore(stage, optimizer, generator, scaler, resume) if stage.state_path.is_file() else 0
+    if finished_only and first < stage.cfg.steps:
+        raise InterInvError(
+            f"{stage.name} has not finished in '{stage.workdir.parent}' (no finished state with these settings and "
+            f"images). Run 'interinv {stage.name}' (or 'interinv train') with the same options first."
+        )
 
     def save(step: int) -> None:
         vectors = {word.name: dict(word.raw) for word in stage.words}
@@ -158,7 +166,8 @@ def _train_step(stage: Stage, optimizer, generator, scaler, step: int) -> dict[s
 
 # --- stage 1 ---------------------------------------------------------------------------------------
 def train_stage1(host, images: dict[str, Sequence[SubjectImage]], cfg: TrainConfig, workdir: Path, job: Job,
-                 resume: bool = False, cache_dir: Path | None = None, export: Callable | None = None) -> dict[str, PseudoWord]:
+                 resume: bool = False, cache_dir: Path | None = None, export: Callable | None = None,
+                 finished_only: bool = False) -> dict[str, PseudoWord]:
     """Learn P1 and P2 in one loop on single-subject images captioned with subject word + pose token."""
     scfg, names = cfg.stage1, token_names(cfg.name)
     templates = [check_template(t, STAGE1_SLOTS, "stage1.templates") for t in scfg.templates]
@@ -193,13 +202,14 @@ def train_stage1(host, images: dict[str, Sequence[SubjectImage]], cfg: TrainConf
                               cfg.resolution, host.model_name, _content(images)),
                   step, lambda n: export and export(words, n), preview)
     with host.training():
-        optimise(host, stage, job, resume)
+        optimise(host, stage, job, resume, finished_only)
     return words
 
 
 # --- stage 2 ---------------------------------------------------------------------------------------
 def train_stage2(host, exemplars: Sequence[Exemplar], poses: dict[str, PseudoWord], cfg: TrainConfig, workdir: Path,
-                 job: Job, resume: bool = False, cache_dir: Path | None = None, export: Callable | None = None) -> PseudoWord:
+                 job: Job, resume: bool = False, cache_dir: Path | None = None, export: Callable | None = None,
+                 finished_only: bool = False) -> PseudoWord:
     """Learn R on the two-subject exemplars, P1* and P2* frozen, with the preposition prior and λ·L_CA."""
     scfg, names = cfg.stage2, token_names(cfg.name)
     size = (cfg.resolution, cfg.resolution)
@@ -248,7 +258,7 @@ def train_stage2(host, exemplars: Sequence[Exemplar], poses: dict[str, PseudoWor
                               cfg.resolution, host.model_name, frozen, _content(exemplars)),
                   step, lambda n: export and export({**poses, "r": relation}, n), preview)
     with host.training():
-        optimise(host, stage, job, resume)
+        optimise(host, stage, job, resume, finished_only)
     return relation
 
 

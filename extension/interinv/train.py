@@ -63,8 +63,11 @@ def ensure_writable(out: Path) -> None:
         raise InterInvError(f"Cannot write to the output folder '{out}' ({exc.strerror}). Choose another --out.") from exc
 
 
-def run_training(host, request: TrainRequest, cfg: TrainConfig, job: Job) -> Path:
-    """Stage 1, stage 2 and export; returns the manifest path."""
+STEPS = ("stage1", "stage2", "export")
+
+
+def run_training(host, request: TrainRequest, cfg: TrainConfig, job: Job, steps: tuple[str, ...] = STEPS) -> Path | None:
+    """Stage 1, stage 2 and export (or some of them: the others must have finished); the manifest path."""
     check_slug(cfg.name)
     interaction = load_interaction(request.exemplars)
     images = load_subject_images(stage1_folder(request), dict(zip(("p1", "p2"), interaction.exemplars[0].subjects)))
@@ -74,8 +77,13 @@ def run_training(host, request: TrainRequest, cfg: TrainConfig, job: Job) -> Pat
         shutil.rmtree(work / "state")
     snapshot = lambda words, step: write_snapshot(work / "snapshots", words, host.family, step)  # noqa: E731
     cache = work / "latents"
-    poses = train_stage1(host, images, cfg, work, job, request.resume, cache, snapshot)
-    relation = train_stage2(host, interaction.exemplars, poses, cfg, work, job, request.resume, cache, snapshot)
+    poses = train_stage1(host, images, cfg, work, job, request.resume, cache, snapshot, "stage1" not in steps)
+    if steps == ("stage1",):
+        return None
+    relation = train_stage2(host, interaction.exemplars, poses, cfg, work, job, request.resume, cache, snapshot,
+                            "stage2" not in steps)
+    if "export" not in steps:
+        return None
     job.log("exporting embeddings")
     return export_interaction(request.out, {**poses, "r": relation}, host, export_info(interaction, cfg),
                               pt=request.pt, previews=request.previews, step=cfg.stage2.steps)

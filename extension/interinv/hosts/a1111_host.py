@@ -1,0 +1,343 @@
+"""The Host protocol on the checkpoint AUTOMATIC1111's WebUI has loaded (SD1.x and SD2.x, eps and v).
+
+The only module that imports the WebUI's `modules`. Every model call goes through the WebUI's own
+entry points (`cond_stage_model`, `encode_first_stage`, `apply_model`, `process_images`), so that
+--medvram's offload hooks fire and A1111's embedding mechanism splices our vectors into prompts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import math
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..attention import ProbedLayer
+from ..errors import InterInvError
+from .base import ENCODERS, Vectors, check_family
+
+SDP_TITLE = "sdp - scaled dot product"  # apply_optimizations matches full titles; unknown ones fall back silently
+SDP_NAME = "sdp"
+OPENPOSE = "openpose"
+SAMPLER = "Euler a"
+MAX_INIT_TOKENS = 75  # one prompt chunk: every word of a vocabulary fits
+DOWNSAMPLES = tuple(2**i for i in range(8))  # spatial factors a UNet level can have
+
+
+def _modules():
+    from modules import devices, sd_hijack, shared
+
+    return shared, devices, sd_hijack
+
+
+def is_forge() -> bool:
+    """Forge (any version) keeps `modules` but runs its own backend, which this adapter cannot drive."""
+    shared, _, _ = _modules()
+    if hasattr(shared.sd_model, "forge_objects"):
+        return True
+    try:
+        return importlib.util.find_spec("modules_forge") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def refusal() -> str | None:
+    """Why training cannot run on this WebUI, written for the user; None when it can."""
+    shared, devices, _ = _modules()
+    if is_forge():
+        return ("Training needs AUTOMATIC1111's WebUI for now: Forge runs its own backend, which InterInv cannot "
+                "train on yet. Interactions trained elsewhere (CLI or A1111) work in Forge's prompts as usual.")
+    if getattr(shared.cmd_opts, "lowvram", False):
+        return ("Training cannot run with --lowvram: it moves every UNet block on and off the GPU per call, which "
+                "breaks gradients. Restart the WebUI without --lowvram (--medvram works).")
+    if getattr(devices, "fp8", False):
+        return ("Training cannot run while the checkpoint is stored in FP8 (Settings > Optimizations > FP8 weight). "
+                "Turn FP8 off, reload the checkpoint, and train again.")
+    model = shared.sd_model
+    if model is None:
+        return "No checkpoint is loaded. Pick an SD1.x or SD2.x checkpoint at the top of the WebUI."
+    if getattr(model, "is_sdxl", False) or getattr(model, "is_sd3", False):
+        kind = "SD3" if getattr(model, "is_sd3", False) else "SDXL"
+        return (f"The loaded checkpoint is {kind}; InterInv trains SD1.x and SD2.x checkpoints only for now. "
+                "Load an SD1.5 or SD2.x checkpoint and train again.")
+    return None
+
+
+def _image_tensor(images: Sequence[Image.Image], size: tuple[int, int]) -> torch.Tensor:
+    arrays = [np.asarray(img.convert("RGB").resize(size, Image.BICUBIC), dtype=np.float32) for img in images]
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) / 127.5 - 1.0
+
+
+def _spatial(length: int, latent: tuple[int, int]) -> tuple[int, int]:
+    """The (h, w) of an attention layer from its query length: the latent downsampled 2^k times (ceil)."""
+    for factor in DOWNSAMPLES:
+        size = (math.ceil(latent[0] / factor), math.ceil(latent[1] / factor))
+        if size[0] * size[1] == length:
+            return size
+    raise InterInvError(f"A cross-attention layer has {length} queries, which matches no level of a {latent} latent.")
+
+
+class A1111Host:
+    """`shared.sd_model` as an InterInv host; construct it inside the WebUI's queue lock."""
+
+    def __init__(self, preview_size: int = 512):
+        problem = refusal()
+        if problem:
+            raise InterInvError(problem)
+        shared, devices, _ = _modules()
+        self.sd_model = shared.sd_model
+        self.family = check_family("sd2" if getattr(self.sd_model, "is_sd2", False) else "sd1", "the loaded checkpoint")
+        self.encoder_key = ENCODERS[self.family][0]
+        self.device = torch.device(devices.device)
+        self.embedding_dims = {self.encoder_key: int(self._clip.encode_embedding_init_text(",", 1).shape[1])}
+        self.prediction_type = "v_prediction" if self.sd_model.parameterization == "v" else "epsilon"
+        self.alphas_cumprod = self.sd_model.alphas_cumprod.detach().float().cpu()
+        info = getattr(self.sd_model, "sd_checkpoint_info", None)
+        self.model_name = f"{info.model_name} [{info.shorthash}]" if info is not None else type(self.sd_model).__name__
+        from modules import processing
+
+        self.latent_factor = int(processing.opt_f)
+        self.grad_scaling = self.device.type == "cuda" and devices.dtype_unet == torch.float16
+        self.preview_size = preview_size  # side of generated images when no size is given
+        self._embeddings: dict[str, Any] = {}
+
+    @property
+    def _clip(self):
+        return self.sd_model.cond_stage_model
+
+    @property
+    def _db(self):
+        return _modules()[2].model_hijack.embedding_db
+
+    # --- text: A1111's own embedding mechanism -------------------------------------------------
+    def token_rows(self, words: Sequence[str]) -> dict[str, list[torch.Tensor]]:
+        with torch.no_grad():
+            rows = [self._clip.encode_embedding_init_text(word, MAX_INIT_TOKENS).detach().float().cpu() for word in words]
+        return {self.encoder_key: rows}
+
+    def _register(self, name: str, vec: torch.Tensor | None, count: int) -> None:
+        """An in-memory Embedding under `name` whose `vec` is ours (zeros until a vector is given)."""
+        from modules.textual_inversion.textual_inversion import Embedding
+
+        embedding = self._embeddings.get(name)
+        if vec is None and (embedding is None or embedding.vec.shape[0] != count):
+            vec = torch.zeros(count, self.embedding_dims[self.encoder_key])
+        if embedding is None:
+            embedding = self._embeddings[name] = Embedding(None, name)
+        if vec is not None:
+            embedding.vec = vec.to(self.device)
+        embedding.vectors, embedding.shape = int(embedding.vec.shape[0]), int(embedding.vec.shape[1])
+        if self._db.word_embeddings.get(name) is not embedding:
+            self._db.register_embedding_by_name(embedding, self.sd_model, name)
+
+    def _unregister(self) -> None:
+        for name, embedding in self._embeddings.items():
+            if self._db.word_embeddings.get(name) is embedding:
+                self._db.register_embedding_by_name(None, self.sd_model, name)
+        self._embeddings.clear()
+
+    def token_positions(self, prompt: str, words: Mapping[str, int]) -> dict[str, list[int]]:
+        for name, count in words.items():
+            self._register(name, None, count)
+        chunks, _ = self._clip.tokenize_line(prompt)
+        positions: dict[str, list[int]] = {}
+        start = 0
+        for chunk in chunks:
+            for fix in chunk.fixes:
+                if fix.embedding.name in words:
+                    first = start + fix.offset + 1
+                    positions.setdefault(fix.embedding.name, []).extend(range(first, first + int(fix.embedding.vectors)))
+            start += len(chunk.tokens)
+        return positions
+
+    def encode_prompts(self, prompts: Sequence[str], vectors: Vectors) -> torch.Tensor:
+        for name, per_encoder in vectors.items():
+            self._register(name, per_encoder[self.encoder_key], per_encoder[self.encoder_key].shape[0])
+        with self.autocast():
+            return self._clip(list(prompts))
+
+    # --- images and the UNet ---------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_images(self, images: Sequence[Image.Image], size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        _, devices, _ = _modules()
+        scale = float(self.sd_model.scale_factor)
+        means, stds = [], []
+        for start in range(0, len(images), 4):
+            pixels = _image_tensor(images[start : start + 4], size).to(self.device, devices.dtype_vae)
+            with devices.autocast():
+                posterior = self.sd_model.encode_first_stage(pixels)
+                std = posterior.std * scale
+                posterior.std = 0  # A1111's "deterministic" latents: the encoding is the scaled mean
+                mean = self.sd_model.get_first_stage_encoding(posterior)
+            means.append(mean.float().cpu())
+            stds.append(std.float().cpu())
+        return torch.cat(means), torch.cat(stds)
+
+    def predict(self, x_t: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
+        with self.autocast():
+            return self.sd_model.apply_model(x_t.to(self.device), t.to(self.device), cond)
+
+    def cross_attention_layers(self, latent_size: tuple[int, int]) -> list[ProbedLayer]:
+        """Every attn2 module, its spatial size measured by one forward pass at this latent size."""
+        modules = [(name, module) for name, module in self.sd_model.model.diffusion_model.named_modules()
+                   if name.endswith("attn2") and hasattr(module, "to_q") and hasattr(module, "to_k")]
+        lengths: dict[str, int] = {}
+
+        def measure(name: str):
+            def hook(_module, _inputs, output) -> None:
+                lengths.setdefault(name, output.shape[1])
+
+            return hook
+
+        handles = [module.to_q.register_forward_hook(measure(name)) for name, module in modules]
+        channels = int(getattr(self.sd_model, "latent_channels", 4))
+        try:
+            with torch.no_grad():
+                cond = self.encode_prompts([""], {})
+                x = torch.zeros(1, channels, *latent_size, device=self.device)
+                self.predict(x, torch.zeros(1, dtype=torch.long), cond)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return [ProbedLayer(name=name, module=module, size=_spatial(lengths[name], latent_size))
+                for name, module in modules if name in lengths]
+
+    @contextlib.contextmanager
+    def training(self) -> Iterator[None]:
+        """Frozen weights in eval mode, SDP attention; the user's optimization and flags come back afterwards."""
+        _, devices, sd_hijack = _modules()
+        model = self.sd_model
+        grads = [(p, p.requires_grad) for p in model.parameters()]
+        modes = [(m, m.training) for m in model.modules()]
+        try:
+            model.requires_grad_(False)
+            model.eval()
+            sd_hijack.model_hijack.apply_optimizations(SDP_TITLE)
+            if sd_hijack.model_hijack.optimization_method != SDP_NAME:
+                sd_hijack.undo_optimizations()  # plain attention: slower, but its gradients are right
+            yield
+        finally:
+            sd_hijack.model_hijack.apply_optimizations()
+            for param, flag in grads:
+                param.requires_grad_(flag)
+            for module, mode in modes:
+                module.training = mode
+            self._unregister()
+            devices.torch_gc()
+
+    def autocast(self):
+        return _modules()[1].autocast()
+
+    # --- generation --------------------------------------------------------------------------------
+    def generate(
+        self,
+        prompt: str,
+        *,
+        pose_image: Image.Image | None = None,
+        seed: int = 0,
+        steps: int = 20,
+        guidance_scale: float = 7.5,
+        negative_prompt: str = "",
+        size: tuple[int, int] | None = None,
+        vectors: Vectors | None = None,
+    ) -> Image.Image:
+        from modules import processing
+
+        shared, _, _ = _modules()
+        for name, per_encoder in (vectors or {}).items():
+            self._register(name, per_encoder[self.encoder_key].detach(), per_encoder[self.encoder_key].shape[0])
+        width, height = size or (self.preview_size, self.preview_size)
+        p = processing.StableDiffusionProcessingTxt2Img(
+            sd_model=self.sd_model, prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
+            cfg_scale=guidance_scale, width=width, height=height, sampler_name=SAMPLER, batch_size=1, n_iter=1,
+            do_not_save_samples=True, do_not_save_grid=True, do_not_reload_embeddings=True,
+        )
+        if pose_image is not None:
+            controlnet_units(p, pose_image.convert("RGB").resize((width, height)), self.family)
+        counters = {k: getattr(shared.state, k) for k in ("job", "job_no", "job_count", "sampling_step", "sampling_steps", "textinfo")}
+        try:
+            with contextlib.closing(p), torch.no_grad():
+                processed = processing.process_images(p)
+        finally:
+            for key, value in counters.items():
+                setattr(shared.state, key, value)
+        return processed.images[0]
+
+    def install_embeddings(self, paths: Sequence[str]) -> list[str]:
+        """Reload the WebUI's embeddings; each file must come back loaded, else the reason is raised."""
+        self._unregister()
+        self._db.load_textual_inversion_embeddings(force_reload=True)
+        return check_loaded(paths, self._db)
+
+
+def check_loaded(paths: Sequence[str], db) -> list[str]:
+    names, problems = [], []
+    for path in paths:
+        name = Path(path).stem
+        if name in db.word_embeddings:
+            names.append(name)
+        elif name in db.skipped_embeddings:
+            width = db.skipped_embeddings[name].shape
+            problems.append(f"'{name}' was skipped: its width is {width}, the loaded checkpoint expects {db.expected_shape}")
+        else:
+            problems.append(f"'{name}' was not loaded: '{path}' is not inside the WebUI's embeddings folder")
+    if problems:
+        raise InterInvError("; ".join(problems) + ". Load a checkpoint of the family the interaction was trained on.")
+    return names
+
+
+# --- the ControlNet bridge (sd-webui-controlnet) ------------------------------------------------------
+def external_code():
+    """sd-webui-controlnet's external_code, or None when the extension is not installed."""
+    for name in ("internal_controlnet.external_code", "scripts.external_code"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(module, "find_cn_script"):
+            return module
+    return None
+
+
+def openpose_model(models: Sequence[str], family: str) -> str | None:
+    """The first openpose ControlNet for the model family (sd15 names for SD1, sd21/sd2 for SD2)."""
+    tags = {"sd1": ("sd15", "sd1"), "sd2": ("sd21", "sd2")}[family]
+    poses = [m for m in models if OPENPOSE in m.lower()]
+    return next((m for m in poses if any(t in m.lower() for t in tags)), None) or (poses[0] if family == "sd1" and poses else None)
+
+
+def controlnet_missing(family: str) -> str | None:
+    """What to install for stage-1 synthesis; None when ControlNet and an openpose model are there."""
+    code = external_code()
+    if code is None:
+        return ("Stage-1 synthesis needs the sd-webui-controlnet extension. Install it from Extensions > Available "
+                "(or https://github.com/Mikubill/sd-webui-controlnet), restart, or choose the crop fallback.")
+    if openpose_model(code.get_models(), family) is None:
+        wanted = "control_v11p_sd15_openpose" if family == "sd1" else "an SD2.1 openpose ControlNet"
+        return (f"No openpose ControlNet model for {family} was found. Download {wanted} into models/ControlNet, "
+                "press refresh in the ControlNet panel, or choose the crop fallback.")
+    return None
+
+
+def controlnet_units(p, pose_image: Image.Image, family: str) -> None:
+    """Attach txt2img's always-on scripts with their defaults and one openpose unit on the skeleton image."""
+    from modules import scripts
+
+    problem = controlnet_missing(family)
+    if problem:
+        raise InterInvError(problem)
+    code = external_code()
+    runner = scripts.scripts_txt2img
+    p.is_api = True  # before the scripts: otherwise the UI scripts' setup() overwrites seed, steps and sampler
+    p.scripts = runner
+    p.script_args = [0] + [getattr(c, "value", None) for c in runner.inputs[1:]]
+    unit = code.ControlNetUnit(enabled=True, module="none", model=openpose_model(code.get_models(), family),
+                               image=np.array(pose_image), weight=1.0, resize_mode="Crop and Resize",
+                               control_mode="Balanced", pixel_perfect=False)
+    code.update_cn_script_in_processing(p, [unit])

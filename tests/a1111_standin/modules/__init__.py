@@ -1,0 +1,1 @@
+"""Stand-in of A1111's `modules` package (see ../README.md)."""

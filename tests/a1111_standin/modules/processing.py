@@ -1,0 +1,88 @@
+"""Stand-in of modules/processing.py: StableDiffusionProcessingTxt2Img and process_images (few-step DDIM)."""
+
+import numpy as np
+import torch
+from PIL import Image
+
+from modules import devices, shared
+
+opt_f = 8  # latent factor A1111 assumes
+opt_C = 4
+
+
+class Processed:
+    def __init__(self, p, images, seed):
+        self.images = images
+        self.seed = seed
+        self.prompt = p.prompt
+        self.infotexts = [f"{p.prompt}\nSteps: {p.steps}, Seed: {seed}, Size: {p.width}x{p.height}"] * len(images)
+
+
+class StableDiffusionProcessingTxt2Img:
+    def __init__(self, sd_model=None, prompt="", negative_prompt="", seed=-1, steps=50, cfg_scale=7.0, width=512,
+                 height=512, sampler_name=None, batch_size=1, n_iter=1, do_not_save_samples=False,
+                 do_not_save_grid=False, override_settings=None, **kwargs):
+        self.sd_model = sd_model
+        self.prompt, self.negative_prompt = prompt, negative_prompt
+        self.seed, self.steps, self.cfg_scale = seed, steps, cfg_scale
+        self.width, self.height = width, height
+        self.sampler_name = sampler_name
+        self.batch_size, self.n_iter = batch_size, n_iter
+        self.do_not_save_samples, self.do_not_save_grid = do_not_save_samples, do_not_save_grid
+        self.override_settings = dict(override_settings or {})
+        self.do_not_reload_embeddings = kwargs.pop("do_not_reload_embeddings", False)
+        self.is_api = False
+        self.scripts = None
+        self.script_args = []
+        self.extra_generation_params = {}
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+
+
+def _setup_scripts(p):
+    """Real: with is_api False the UI scripts' setup() overwrites seed/steps/sampler with UI defaults."""
+    if p.scripts is None:
+        return
+    if not p.is_api:
+        p.seed, p.steps, p.sampler_name = -1, 20, "DPM++ 2M"
+    for script in p.scripts.alwayson_scripts:
+        script.process(p, *p.script_args[script.args_from:script.args_to])
+
+
+def process_images(p):
+    """Counts the job in shared.state (overwriting job_count/job_no/sampling_*), then samples."""
+    if not p.do_not_reload_embeddings:
+        from modules import sd_hijack
+
+        sd_hijack.model_hijack.embedding_db.load_textual_inversion_embeddings()
+    _setup_scripts(p)
+    state = shared.state
+    state.job_count, state.job_no, state.sampling_steps = p.n_iter, 0, p.steps
+    model = p.sd_model or shared.sd_model
+    seed = p.seed if p.seed >= 0 else int(np.random.randint(0, 2**31))
+    generator = torch.Generator().manual_seed(seed)
+    alphas = model.alphas_cumprod.float().cpu()
+    timesteps = torch.linspace(len(alphas) - 1, 0, p.steps).long()
+    with torch.no_grad(), devices.autocast():
+        cond = model.get_learned_conditioning([p.prompt])
+        uncond = model.get_learned_conditioning([p.negative_prompt])
+        x = torch.randn((1, opt_C, p.height // opt_f, p.width // opt_f), generator=generator).to(devices.device)
+        for index, t in enumerate(timesteps):
+            a = alphas[t]
+            a_prev = alphas[timesteps[index + 1]] if index + 1 < len(timesteps) else torch.tensor(1.0)
+            batch_t = torch.full((2,), int(t), dtype=torch.long, device=devices.device)
+            out = model.apply_model(torch.cat([x, x]), batch_t, torch.cat([uncond, cond]))
+            out_u, out_c = out.chunk(2)
+            out = out_u + p.cfg_scale * (out_c - out_u)
+            if model.parameterization == "v":
+                x0, eps = a.sqrt() * x - (1 - a).sqrt() * out, (1 - a).sqrt() * x + a.sqrt() * out
+            else:
+                x0, eps = (x - (1 - a).sqrt() * out) / a.sqrt(), out
+            x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+            state.sampling_step = index + 1
+        pixels = ((model.decode_first_stage(x) + 1) * 127.5).clamp(0, 255).round().byte()
+    state.nextjob()
+    image = Image.fromarray(pixels[0].permute(1, 2, 0).cpu().numpy())
+    return Processed(p, [image], seed)

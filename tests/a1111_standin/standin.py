@@ -1,0 +1,51 @@
+"""Boot the stand-in WebUI: a fresh model, options, state, callbacks and script runners."""
+
+from pathlib import Path
+
+from ldm_tiny import LatentDiffusion
+
+
+class DefaultsCheckingScript:
+    """Another always-on extension's script: it fails, like real ones do, when its args are missing."""
+
+    def __init__(self):
+        self.seen = []
+
+    def title(self):
+        return "Other extension"
+
+    def process(self, p, enabled, strength):
+        if not isinstance(enabled, bool) or not isinstance(strength, float):
+            raise TypeError(f"missing script args: {enabled!r}, {strength!r}")
+        self.seen.append((enabled, strength))
+
+
+def boot(data_dir, *, parameterization="eps", family="sd1", controlnet_models=("control_v11p_sd15_openpose [cab727d4]",)):
+    import internal_controlnet.external_code as external_code
+    from modules import devices, progress, script_callbacks, scripts, sd_hijack, shared, shared_state
+
+    data_dir = Path(data_dir)
+    (data_dir / "embeddings").mkdir(parents=True, exist_ok=True)
+    shared.opts = shared._default_options()
+    shared.cmd_opts = shared._default_cmd_opts(str(data_dir))
+    shared.state = shared_state.State()
+    shared.data_path = str(data_dir)
+    devices.fp8 = False
+    progress.current_task, progress.pending_tasks, progress.finished_tasks[:] = None, {}, []
+    script_callbacks.clear_callbacks()
+    sd_hijack.model_hijack = sd_hijack.StableDiffusionModelHijack()
+    shared.sd_model = LatentDiffusion(parameterization=parameterization, family=family)
+    sd_hijack.model_hijack.hijack(shared.sd_model)
+    db = sd_hijack.model_hijack.embedding_db
+    db.add_embedding_dir(shared.cmd_opts.embeddings_dir)
+    db.load_textual_inversion_embeddings(force_reload=True)
+    runner = scripts.ScriptRunner()
+    other = DefaultsCheckingScript()
+    runner.add_alwayson(other, [False, 0.5])
+    external_code.models[:] = list(controlnet_models)
+    controlnet = None
+    if controlnet_models is not None:
+        controlnet = external_code.ControlNetScript()
+        runner.add_alwayson(controlnet, [external_code.ControlNetUnit() for _ in range(shared.opts.control_net_unit_count)])
+    scripts.scripts_txt2img = runner
+    return {"model": shared.sd_model, "controlnet": controlnet, "other": other, "data_dir": data_dir}
