@@ -169,16 +169,24 @@ def test_keypoint_array_centres_on_both_people_and_scales_by_the_longer_side():
     assert array[0, 1].tolist() == [0.0, 0.0, 0.0]
 
 
+def test_keypoint_array_keeps_the_aspect_of_the_canvas():
+    corner = Person(((0.0, 0.0),) + (None,) * 17)
+    opposite = Person(((1.0, 1.0),) + (None,) * 17)
+    array = keypoint_array(corner, opposite, size=(200, 100))
+    assert array[0, 0].tolist() == pytest.approx([-0.5, -0.25, 1.0])
+    assert array[1, 0].tolist() == pytest.approx([0.5, 0.25, 1.0])
+
+
 def test_pose_svm_tells_synthetic_interactions_apart(train_set, test_set):
     svm = train_pose_svm(pose_features(train_set[0]), train_set[1], FAST)
     predicted = svm.predict(pose_features(test_set[0]))
-    assert np.mean([p == t for p, t in zip(predicted, test_set[1])]) >= 0.9
+    assert np.mean([p == t for p, t in zip(predicted, test_set[1], strict=True)]) >= 0.9
 
 
 def test_pose_gcn_tells_synthetic_interactions_apart(train_set, test_set):
     gcn = train_pose_gcn(train_set[0], train_set[1], FAST)
     predicted = gcn.predict(test_set[0])
-    assert np.mean([p == t for p, t in zip(predicted, test_set[1])]) >= 0.9
+    assert np.mean([p == t for p, t in zip(predicted, test_set[1], strict=True)]) >= 0.9
 
 
 @pytest.mark.parametrize("kind", ["svm", "gcn"])
@@ -255,7 +263,7 @@ def test_collect_samples_reads_prompt_subjects_and_pose(tmp_path):
 
     assert [s.subjects for s in samples] == [("man", "woman")] * 2
     assert samples[0].prompt.startswith("a photo of a man kisshand_p1")
-    assert all(len(s.people) == 2 for s in samples)
+    assert all(len(s.pose.people) == 2 and s.pose.canvas_width == 48 for s in samples)
 
 
 @pytest.fixture(scope="module")
@@ -305,8 +313,9 @@ def test_pose_metrics_count_images_without_two_people_as_wrong(train_set):
     svm = train_pose_svm(pose_features(train_set[0]), train_set[1], FAST)
     gcn = train_pose_gcn(train_set[0], train_set[1], FAST)
     manifest = {**MANIFEST, "slug": "hug"}
-    samples = [EvalSample(Path(f"{i}.png"), "p", ("man", "woman"), synthetic_pair("hug", rng)) for i in range(4)]
-    samples.append(EvalSample(Path("4.png"), "p", ("man", "woman"), synthetic_pair("hug", rng)[:1]))
+    samples = [EvalSample(Path(f"{i}.png"), "p", ("man", "woman"), PoseImage(64, 64, synthetic_pair("hug", rng)))
+               for i in range(4)]
+    samples.append(EvalSample(Path("4.png"), "p", ("man", "woman"), PoseImage(64, 64, synthetic_pair("hug", rng)[:1])))
 
     report = evaluate(samples, manifest, pose_s=svm, pose_kp=gcn)
 
@@ -319,7 +328,8 @@ def test_pose_metrics_count_images_without_two_people_as_wrong(train_set):
 
 def test_pose_metrics_refuse_a_classifier_that_does_not_know_the_interaction(train_set):
     svm = train_pose_svm(pose_features(train_set[0]), train_set[1], FAST)
-    samples = [EvalSample(Path("0.png"), "p", ("man", "woman"), synthetic_pair("hug", np.random.default_rng(7)))]
+    pose = PoseImage(64, 64, synthetic_pair("hug", np.random.default_rng(7)))
+    samples = [EvalSample(Path("0.png"), "p", ("man", "woman"), pose)]
     with pytest.raises(InterInvError, match="not 'kisshand'"):
         evaluate(samples, MANIFEST, pose_s=svm)
 

@@ -12,8 +12,8 @@ Conventions, fixed so that numbers compare across runs:
   interaction the image was made for. Pose-S is a linear SVM on features computed from the two people's
   keypoints (the paper's SVM used features of a pose network; `train_pose_svm` takes any [N, F] features,
   but `evaluate` computes keypoint features). Pose-KP is a 2-layer GCN on the keypoints themselves.
-  O1 is the left person and O2 the right one, in training and in evaluation alike. An image in which exactly two people are not found counts as wrong;
-  the report also gives how many images had two people.
+  O1 is the left person and O2 the right one, in training and in evaluation alike. An image in which
+  exactly two people are not found counts as wrong; the report also gives how many images had two people.
 - Every metric is the mean over images with a 95% confidence interval, mean ± t(0.975, n-1) · s / √n.
 
 The metric arithmetic (pure functions on embeddings and labels) is kept apart from model loading.
@@ -35,12 +35,12 @@ from PIL import Image
 
 from .errors import InterInvError
 from .exemplars import check_template, image_files, load_image
-from .pose import Person, assign_subjects
+from .pose import PoseImage, assign_subjects
 from .pose_classifiers import (
     PoseKPClassifier,
     PoseSVM,
     classifier_identity,
-    image_people,
+    image_pose,
     keypoint_array,
     pose_features,
 )
@@ -226,7 +226,7 @@ class EvalSample:
     image: Path
     prompt: str
     subjects: tuple[str, str]
-    people: tuple[Person, ...] | None = None  # None: no pose JSON and no detector
+    pose: PoseImage | None = None  # the people found; None: no pose JSON and no detector
 
 
 def image_prompt(path: Path) -> str | None:
@@ -258,8 +258,7 @@ def collect_samples(
             problems.append(f"{path.name}: " + ("no prompt" if not prompt else f"prompt '{prompt}' does not follow the template"))
             continue
         pose_json = path.with_suffix(".json")
-        people = image_people(path, pose_json if pose_json.is_file() else None, detector)
-        samples.append(EvalSample(path, prompt, subjects, None if people is None else tuple(people)))
+        samples.append(EvalSample(path, prompt, subjects, image_pose(path, pose_json if pose_json.is_file() else None, detector)))
     if problems:
         raise InterInvError(
             f"Cannot tell the prompt and subjects of these images (template '{manifest['template']}'):\n  "
@@ -326,7 +325,7 @@ def evaluate(
         scores = clip_scores(clip, [s.image for s in samples], texts, batch_size)
         for metric, values in scores.items():
             metrics[metric] = mean_ci95(values)
-            for row, text, value in zip(rows, texts[metric], values):
+            for row, text, value in zip(rows, texts[metric], values, strict=True):
                 row[metric] = value
                 row[f"{metric} text"] = text
         models["clip"] = clip.name
@@ -345,7 +344,7 @@ def evaluate(
                 )
             predicted = _predict(classifier, keypoints)
             metrics[metric] = mean_ci95(accuracy_scores(predicted, slug))
-            for row, label in zip(rows, predicted):
+            for row, label in zip(rows, predicted, strict=True):
                 row[metric] = label
             models[metric] = classifier_identity(classifier)
     return EvalReport(slug, metrics, rows, models, two_people)
@@ -366,13 +365,18 @@ def clip_scores(
 
 
 def _subject_keypoints(samples: Sequence[EvalSample]) -> list[np.ndarray | None]:
-    unknown = [s.image.name for s in samples if s.people is None]
+    """Keypoints of O1 (left) and O2 (right) per image; None where there are not exactly two people."""
+    unknown = [s.image.name for s in samples if s.pose is None]
     if unknown:
         raise InterInvError(
             "Pose metrics need the people in each image, and these have no '<image>.json' pose and no detector was "
             "given:\n  " + "\n  ".join(unknown) + "\nChoose a pose detector, or add the OpenPose JSON files."
         )
-    return [keypoint_array(*assign_subjects(s.people)) if len(s.people) == 2 else None for s in samples]
+    return [
+        keypoint_array(*assign_subjects(s.pose.people), size=(s.pose.canvas_width, s.pose.canvas_height))
+        if len(s.pose.people) == 2 else None
+        for s in samples
+    ]
 
 
 def _predict(classifier: PoseSVM | PoseKPClassifier, keypoints: Sequence[np.ndarray | None]) -> list[str | None]:
@@ -393,6 +397,8 @@ def format_report(report: EvalReport) -> str:
     if report.two_people_found is not None:
         lines.append(f"  two people found in {report.two_people_found} of {len(report.rows)} images")
     for key, value in report.models.items():
-        shown = value if isinstance(value, str) else f"{value['kind']} data {value['data_sha256'][:10]} weights {value['content_sha256'][:10]}"
+        shown = value if isinstance(value, str) else (
+            f"{value['kind']}, data {value['data_sha256'][:10]}, weights {value['content_sha256'][:10]}"
+        )
         lines.append(f"  {key}: {shown}")
     return "\n".join(lines)

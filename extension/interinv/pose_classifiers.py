@@ -28,7 +28,7 @@ from . import __version__
 from .atomic import write_atomic
 from .errors import InterInvError
 from .exemplars import load_image, load_interaction
-from .pose import NUM_KEYPOINTS, Person, PoseImage, assign_subjects, read_openpose_json
+from .pose import NUM_KEYPOINTS, Person, PoseImage, assign_all, read_openpose_json
 from .pose_detectors import PoseDetector
 
 CLASSIFIER_FORMAT = "interinv.pose-classifier/1"
@@ -56,9 +56,13 @@ class PoseClassifierConfig:
 # ---- keypoints and features (pure) -------------------------------------------------------------
 
 
-def keypoint_array(o1: Person, o2: Person) -> np.ndarray:
-    """[2, 18, 3]: (x, y, visible) of O1 and O2, centred on the box around both and scaled by its longer side."""
-    points = [p for person in (o1, o2) for p in person.visible]
+def keypoint_array(o1: Person, o2: Person, size: tuple[int, int] = (1, 1)) -> np.ndarray:
+    """[2, 18, 3]: (x, y, visible) of O1 and O2, centred on the box around both and scaled by its longer side.
+
+    `size` (width, height) of the canvas turns the normalised keypoints back into the image's aspect.
+    """
+    width, height = size
+    points = [(p[0] * width, p[1] * height) for person in (o1, o2) for p in person.visible]
     if not points:
         raise InterInvError("Neither person has a visible joint; there is no pose to classify.")
     xs, ys = [p[0] for p in points], [p[1] for p in points]
@@ -68,7 +72,7 @@ def keypoint_array(o1: Person, o2: Person) -> np.ndarray:
     for i, person in enumerate((o1, o2)):
         for j, point in enumerate(person.keypoints):
             if point is not None:
-                array[i, j] = ((point[0] - cx) / side, (point[1] - cy) / side, 1.0)
+                array[i, j] = ((point[0] * width - cx) / side, (point[1] * height - cy) / side, 1.0)
     return array
 
 
@@ -80,7 +84,7 @@ def pose_features(keypoints: np.ndarray) -> np.ndarray:
     keypoints = np.asarray(keypoints, dtype=np.float32)
     n = keypoints.shape[0]
     xy, visible = keypoints[..., :2], keypoints[..., 2]
-    a, b = np.array([l[0] for l in LIMBS]), np.array([l[1] for l in LIMBS])
+    a, b = np.array(LIMBS).T
     vectors = xy[:, :, b] - xy[:, :, a]
     lengths = np.linalg.norm(vectors, axis=-1, keepdims=True)
     limb_seen = (visible[:, :, a] * visible[:, :, b])[..., None]
@@ -317,7 +321,9 @@ def load_classifier(path: str | os.PathLike) -> PoseSVM | PoseKPClassifier:
             "Train it again."
         )
     if content_sha256(tensors) != metadata.get("interinv.content_sha256"):
-        raise InterInvError(f"The weights in '{path}' do not match the hash saved with them; the file was changed. Train it again.")
+        raise InterInvError(
+            f"The weights in '{path}' do not match the hash saved with them; the file was changed. Train it again."
+        )
     classes = tuple(json.loads(metadata["interinv.classes"]))
     info = {k: v for k, v in metadata.items() if k not in ("interinv.format", "interinv.classes", "interinv.content_sha256")}
     if metadata.get("interinv.classifier") == POSE_S:
@@ -344,33 +350,35 @@ def labelled_keypoints(root: str | os.PathLike, detector: PoseDetector | None = 
             f"'{root}' has no subfolders. Put each interaction's exemplars in its own subfolder "
             "(the folder name is the label), e.g. train/kisshand/, train/hug/."
         )
-    arrays, labels, missing = [], [], []
+    poses, orders, labels, missing = {}, {}, [], []
     for folder in folders:
         for exemplar in load_interaction(folder).exemplars:
-            people = image_people(exemplar.image, exemplar.pose, detector)
-            if people is None:
+            pose = image_pose(exemplar.image, exemplar.pose, detector)
+            if pose is None:
                 missing.append(str(exemplar.image))
                 continue
-            arrays.append(keypoint_array(*assign_subjects(people, exemplar.people, str(exemplar.image))))
+            poses[str(exemplar.image)], orders[str(exemplar.image)] = pose, exemplar.people
             labels.append(folder.name)
     if missing:
         raise InterInvError(
             "These exemplars have no OpenPose JSON and no pose detector was given:\n  " + "\n  ".join(missing)
             + "\nAdd '<image>.json' poses (the ControlNet openpose editor format) or choose a pose detector."
         )
+    subjects = assign_all({image: pose.people for image, pose in poses.items()}, orders)
+    arrays = [keypoint_array(*subjects[image], size=(pose.canvas_width, pose.canvas_height)) for image, pose in poses.items()]
     return np.stack(arrays), labels
 
 
-def image_people(image: Path, pose_json: Path | None, detector: PoseDetector | None) -> list[Person] | None:
+def image_pose(image: Path, pose_json: Path | None, detector: PoseDetector | None) -> PoseImage | None:
     """The people of an image: from its OpenPose JSON when there is one, else from the detector, else None."""
     if pose_json is not None:
         with Image.open(image) as opened:
             size = opened.size
-        pose: PoseImage = read_openpose_json(pose_json, canvas_size=size)
-        return list(pose.people)
+        return read_openpose_json(pose_json, canvas_size=size)
     if detector is None:
         return None
-    return list(detector(load_image(image)))
+    picture = load_image(image)
+    return PoseImage(picture.width, picture.height, tuple(detector(picture)))
 
 
 def train_from_folder(
