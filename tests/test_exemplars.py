@@ -89,3 +89,14 @@ def test_an_unwritable_output_folder_fails_before_training(tmp_path):
     target.write_text("x")
     with pytest.raises(InterInvError, match="Cannot write to the output folder"):
         ensure_writable(target / "out")
+
+
+def test_atomic_writes_get_the_umask_mode_not_owner_only(tmp_path):
+    from interinv.atomic import write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        path = write_text_atomic(tmp_path / "f.txt", "x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
