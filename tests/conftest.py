@@ -40,6 +40,34 @@ def demo_data(tmp_path_factory):
     return write_demo_set(tmp_path_factory.mktemp("demo"), count=4, singles=3)
 
 
+@pytest.fixture(scope="session")
+def openpose_folder(tmp_path_factory):
+    """An annotator folder laid out like lllyasviel/Annotators, holding random OpenPose weights."""
+    import torch
+    from controlnet_aux.open_pose.face import FaceNet
+    from controlnet_aux.open_pose.model import bodypose_model, handpose_model
+
+    folder = tmp_path_factory.mktemp("annotators")
+    torch.manual_seed(0)
+    for name, net in (("body_pose_model.pth", bodypose_model()), ("hand_pose_model.pth", handpose_model())):
+        # controlnet_aux's loader adds the first name component back (util.transfer)
+        torch.save({k.split(".", 1)[1]: v for k, v in net.state_dict().items()}, folder / name)
+    torch.save(FaceNet().state_dict(), folder / "facenet.pth")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def sam_checkpoint(tmp_path_factory):
+    """SAM vit_b with random weights, saved like the official .pth (built once per session)."""
+    import torch
+    from segment_anything import sam_model_registry
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("sam") / "sam_vit_b_random.pth"
+    torch.save(sam_model_registry["vit_b"]().state_dict(), path)
+    return path
+
+
 @pytest.fixture
 def small_config():
     from interinv.config import TrainConfig
@@ -79,3 +107,17 @@ class RecordingJob(Job):
 @pytest.fixture
 def job():
     return RecordingJob()
+
+
+class CountingHost:
+    """A host that records every generate call (a counting wrapper: the real host does the work)."""
+
+    def __init__(self, host):
+        self.host, self.calls = host, []
+
+    def __getattr__(self, name):
+        return getattr(self.host, name)
+
+    def generate(self, prompt, **kwargs):
+        self.calls.append((prompt, kwargs))
+        return self.host.generate(prompt, **kwargs)

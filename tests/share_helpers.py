@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +17,18 @@ import torch
 SLUG = "kisshand"
 TEMPLATE = "a {o1} kisshand_p1 kisshand_r a {o2} kisshand_p2"
 DESCRIPTION = "kneels and kisses the hand of"
+# A1111's reading of an infotext (modules/infotext_utils.py): the last line holds `Key: value`
+# pairs when it has at least three; a value in double quotes is a JSON string.
+A1111_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+
+
+def a1111_reads(infotext: str) -> tuple[str, dict[str, str]]:
+    """(prompt, parameters) as A1111 reads them; fails when A1111 would take the last line for prompt."""
+    *lines, last = infotext.strip().split("\n")
+    pairs = A1111_PARAM.findall(last)
+    assert len(pairs) >= 3, f"A1111 would read the last line as prompt: {last!r}"
+    params = {k: json.loads(v) if v.startswith('"') else v for k, v in pairs}
+    return "\n".join(lines), params
 
 
 def make_export(out_dir: Path, host, previews: bool = True) -> Path:

@@ -1,28 +1,18 @@
 """InterInv's A1111 adapter on the stand-in WebUI: both stages, files, refusals, restore, ControlNet bridge."""
 
-from pathlib import Path
-
 import pytest
 import torch
 
 import a1111_standin  # noqa: F401  (puts the stand-in's `modules` on sys.path)
-from standin import boot
+from standin import a1111_host as host
+from standin import boot, demo, webui  # noqa: F401  (fixtures)
 
 from interinv.config import TrainConfig
-from interinv.demo import write_demo_set
 from interinv.errors import InterInvError, TrainingInterrupted
 from interinv.job import Job
 from interinv.train import TrainRequest, run_training
 
 
-@pytest.fixture()
-def webui(tmp_path):
-    return boot(tmp_path / "webui")
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return write_demo_set(tmp_path_factory.mktemp("demo"), count=3, singles=2)
 
 
 def tiny_config(name="demo_kneel", steps=2):
@@ -32,11 +22,6 @@ def tiny_config(name="demo_kneel", steps=2):
     return cfg
 
 
-def host():
-    from interinv.hosts.a1111_host import A1111Host
-
-    return A1111Host(preview_size=64)
-
 
 def request(demo, out, **kwargs):
     return TrainRequest(exemplars=demo / "exemplars", out=out, stage1_images=demo / "stage1", **kwargs)
@@ -45,18 +30,17 @@ def request(demo, out, **kwargs):
 def test_both_stages_train_on_the_loaded_checkpoint_and_the_files_load(webui, demo):
     from modules import sd_hijack
 
-    from interinv.ui.publish import publish
-
-    work = webui["data_dir"] / "interinv" / "demo_kneel"
+    embeddings = webui["data_dir"] / "embeddings"
+    out, work = embeddings / "interactions" / "demo_kneel", webui["data_dir"] / "interinv" / "work"
     weights = {k: v.clone() for k, v in webui["model"].state_dict().items()}
     h = host()
-    manifest = run_training(h, request(demo, work), tiny_config(), Job())
-    files = publish(work, webui["data_dir"] / "embeddings", "demo_kneel")
-    names = h.install_embeddings([str(p) for p in files if p.suffix == ".safetensors"])
+    manifest = run_training(h, request(demo, out, work=work), tiny_config(), Job())
+    names = h.install_embeddings([str(p) for p in out.glob("*.safetensors")])
     db = sd_hijack.model_hijack.embedding_db
-    assert manifest.is_file() and not db.load_errors
+    assert manifest.parent == out and not db.load_errors
     assert sorted(names) == ["demo_kneel_p1", "demo_kneel_p2", "demo_kneel_r"]
     assert db.word_embeddings["demo_kneel_r"].shape == h.embedding_dims["clip_l"]
+    assert not any(embeddings in p.parents for p in work.rglob("*"))  # state, snapshots and latents stay outside
     assert all(torch.equal(weights[k], v) for k, v in webui["model"].state_dict().items())
 
 
@@ -132,7 +116,6 @@ class StopAfter(Job):
         return self.seen >= self.steps
 
 
-@pytest.mark.xfail(reason="known bug, under investigation: stage-2 loss is NaN at step 1 after resuming on the A1111 stand-in", strict=False)
 def test_an_interrupted_job_resumes_from_its_saved_state(webui, demo):
     out = webui["data_dir"] / "interinv" / "demo_kneel"
     with pytest.raises(TrainingInterrupted) as stopped:
@@ -173,3 +156,47 @@ def test_missing_controlnet_says_what_to_install(tmp_path):
     boot(tmp_path, controlnet_models=())
     with pytest.raises(InterInvError, match="No openpose ControlNet model for sd1"):
         host().generate("a man", pose_image=__import__("PIL.Image").Image.new("RGB", (64, 64)), size=(64, 64), steps=1)
+
+
+def test_generation_runs_inside_the_queue_lock_without_taking_it_again(webui):
+    from PIL import Image
+
+    from modules import call_queue
+
+    with call_queue.queue_lock:  # the stand-in's lock raises where the real one would deadlock
+        image = host().generate("a man", pose_image=Image.new("RGB", (64, 64)), seed=1, steps=1, size=(64, 64))
+    assert image.size == (64, 64)
+
+
+def test_the_ui_scripts_would_overwrite_seed_and_steps_without_is_api(webui):
+    from modules import processing, scripts
+
+    p = processing.StableDiffusionProcessingTxt2Img(prompt="a man", seed=7, steps=2)
+    p.scripts = scripts.scripts_txt2img
+    p.script_args = [0] + [c.value for c in scripts.scripts_txt2img.inputs[1:]]
+    assert (p.seed, p.steps) == (-1, 20)  # why the bridge sets p.is_api first
+
+
+MODELS = ["thibaud_xl_openpose [c7b9cadd]", "control_v11p_sd15_canny [d14c016b]", "control_openpose-fp16 [9ca67cc5]",
+          "control_v11p_sd15_openpose [cab727d4]", "controlnet_sd21_openpose [a9b4c1a0]"]
+
+
+@pytest.mark.parametrize("models, family, chosen", [
+    (MODELS, "sd1", "control_v11p_sd15_openpose [cab727d4]"),
+    (MODELS, "sd2", "controlnet_sd21_openpose [a9b4c1a0]"),
+    (MODELS[:3], "sd1", "control_openpose-fp16 [9ca67cc5]"),  # untagged openpose models are SD1.5 ones
+    (MODELS[:1], "sd1", None),  # never an SDXL model for an SD1 checkpoint
+    (MODELS[:3], "sd2", None),
+])
+def test_the_openpose_model_is_picked_from_get_models_by_family(models, family, chosen):
+    from interinv.hosts.a1111_host import openpose_model
+
+    assert openpose_model(models, family) == chosen
+
+
+def test_missing_extension_says_where_to_get_it(webui, monkeypatch):
+    from interinv.hosts import a1111_host
+
+    monkeypatch.setattr(a1111_host, "external_code", lambda: None)
+    assert "sd-webui-controlnet" in a1111_host.controlnet_missing("sd1")
+    assert not host().can_generate_poses

@@ -225,16 +225,21 @@ def test_a_classifier_file_with_changed_weights_is_refused(train_set, tmp_path):
         load_classifier(path)
 
 
-def test_classifiers_train_from_a_labelled_folder_of_exemplars(tmp_path):
-    rng = np.random.default_rng(2)
-    root = tmp_path / "labelled"
-    for label in ("hug", "handshake"):
+def labelled_folder(root: Path, labels: dict[str, str], count: int = 6, seed: int = 2) -> Path:
+    """root/<label>/: exemplar folders of `count` images with OpenPose JSON; labels maps label -> synthetic kind."""
+    rng = np.random.default_rng(seed)
+    for label, kind in labels.items():
         folder = root / label
         folder.mkdir(parents=True)
         (folder / "interaction.json").write_text(json.dumps({"subjects": ["man", "woman"]}))
-        for i in range(6):
+        for i in range(count):
             Image.new("RGB", (64, 64)).save(folder / f"{i}.png")
-            write_openpose_json(folder / f"{i}.json", PoseImage(64, 64, synthetic_pair(label, rng)))
+            write_openpose_json(folder / f"{i}.json", PoseImage(64, 64, synthetic_pair(kind, rng)))
+    return root
+
+
+def test_classifiers_train_from_a_labelled_folder_of_exemplars(tmp_path):
+    root = labelled_folder(tmp_path / "labelled", {"hug": "hug", "handshake": "handshake"})
 
     paths = train_from_folder(root, tmp_path / "classifiers", config=FAST)
 
@@ -350,21 +355,28 @@ def test_load_clip_reads_an_open_clip_checkpoint_file(tiny_open_clip, tmp_path):
     assert torch.allclose(loaded.encode_texts(texts), tiny_open_clip.encode_texts(texts))
 
 
-def test_load_clip_reads_a_transformers_folder(tmp_path):
+@pytest.fixture(scope="module")
+def transformers_clip_folder(tmp_path_factory) -> Path:
+    """A randomly initialised tiny transformers CLIPModel and its processor, saved to a local folder."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
     from interinv.testbed import clip_tokenizer
 
+    folder = tmp_path_factory.mktemp("transformers-clip")
     small = dict(hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=1)
     config = CLIPConfig(text_config={**small, "vocab_size": 49408, "max_position_embeddings": 77},
                         vision_config={**small, "image_size": 32, "patch_size": 16}, projection_dim=16)
     processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
                                                                  crop_size={"height": 32, "width": 32}),
                               tokenizer=clip_tokenizer())
-    CLIPModel(config).save_pretrained(tmp_path / "clip")
-    processor.save_pretrained(tmp_path / "clip")
+    torch.manual_seed(0)
+    CLIPModel(config).save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
 
-    clip = load_clip(tmp_path / "clip")
+
+def test_load_clip_reads_a_transformers_folder(transformers_clip_folder):
+    clip = load_clip(transformers_clip_folder)
 
     assert isinstance(clip, TransformersClipEncoder)
     assert clip.encode_images([Image.new("RGB", (40, 30))]).shape == (1, 16)
@@ -374,3 +386,111 @@ def test_load_clip_reads_a_transformers_folder(tmp_path):
 def test_load_clip_never_downloads(tmp_path):
     with pytest.raises(InterInvError, match="do not exist. Give a local folder or file"):
         load_clip("openai/clip-vit-large-patch14")
+
+
+# ---- the `interinv eval` command -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def open_clip_folder(tiny_open_clip, tmp_path_factory) -> Path:
+    """The random-weight open_clip model saved as a local open_clip folder (config + safetensors)."""
+    import open_clip
+    from safetensors.torch import save_file
+
+    folder = tmp_path_factory.mktemp("open-clip-folder")
+    model_cfg = open_clip.get_model_config("interinv-tiny-clip")
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {}}))
+    state = {k: v.contiguous() for k, v in tiny_open_clip.model.state_dict().items()}
+    save_file(state, str(folder / "open_clip_model.safetensors"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def eval_inputs(tmp_path_factory, host):
+    """An exported interaction, four generated 'hug' images with poses, and labelled exemplars of two interactions."""
+    from share_helpers import make_export
+
+    root = tmp_path_factory.mktemp("eval-cli")
+    export = make_export(root / "export", host, previews=False)
+    _generated_images(root / "generated", 4, with_pose=True, rng=np.random.default_rng(8))
+    labelled = labelled_folder(root / "labelled", {SLUG: "hug", "handshake": "handshake"})
+    return export, root / "generated", labelled
+
+
+def _eval(capsys, *argv: str) -> tuple[int, str, str]:
+    from interinv.cli import main
+
+    code = main(["eval", *map(str, argv)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_eval_command_trains_the_classifiers_and_scores_all_four_metrics(eval_inputs, open_clip_folder, tmp_path, capsys):
+    from safetensors import safe_open
+
+    export, generated, labelled = eval_inputs
+    code, out, err = _eval(capsys, generated, "--embeddings", export, "--clip", open_clip_folder, "--device", "cpu",
+                           "--train-classifiers", labelled, "--classifiers-out", tmp_path / "cls",
+                           "--json", tmp_path / "scores.json")
+
+    assert code == 0, err
+    assert all(f"  {metric} " in out for metric in (CLIP_T, CLIP_S, POSE_S, POSE_KP))
+    assert "two people found in 4 of 4 images" in out
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert set(scores["metrics"]) == {CLIP_T, CLIP_S, POSE_S, POSE_KP}
+    for metric, summary in scores["metrics"].items():
+        per_image = [row[metric] for row in scores["rows"]]
+        if metric in (POSE_S, POSE_KP):
+            per_image = [100.0 if label == SLUG else 0.0 for label in per_image]
+        assert summary["n"] == 4 and summary["mean"] == pytest.approx(np.mean(per_image))
+        assert summary["ci95"] is None or summary["ci95"] >= 0
+    for kind, metric in (("pose-s", POSE_S), ("pose-kp", POSE_KP)):
+        with safe_open(str(tmp_path / "cls" / f"{kind}.safetensors"), framework="pt") as handle:
+            metadata = handle.metadata()
+        assert metadata["interinv.version"] and metadata["interinv.format"] == CLASSIFIER_FORMAT
+        assert scores["models"][metric]["content_sha256"] == metadata["interinv.content_sha256"]
+        assert scores["models"][metric]["data_sha256"] == metadata["interinv.data_sha256"]
+
+
+def test_eval_command_clip_scores_match_the_model_loaded_from_its_folder(eval_inputs, open_clip_folder, capsys):
+    export, generated, _ = eval_inputs
+    code, out, err = _eval(capsys, generated, "--embeddings", export, "--clip", open_clip_folder, "--json", "-")
+
+    assert code == 0, err
+    assert "CLIP-T" in err  # the table goes to stderr, so that stdout is the JSON alone
+    scores = json.loads(out)
+    first = scores["rows"][0]
+    clip = load_clip(open_clip_folder)
+    image = Image.open(generated / first["image"]).convert("RGB")
+    direct = pair_scores(clip.encode_images([image]), clip.encode_texts([first[f"{CLIP_T} text"]]))
+    assert first[CLIP_T] == pytest.approx(direct.item(), abs=1e-4)
+    assert first[f"{CLIP_T} text"] == "a photo of a man kneels and kisses the hand of a woman, seed 0"
+    assert scores["models"]["clip"] == str(open_clip_folder)
+
+
+def test_eval_command_reads_a_transformers_clip_folder(eval_inputs, transformers_clip_folder, capsys):
+    export, generated, _ = eval_inputs
+    code, out, err = _eval(capsys, generated, "--embeddings", export, "--clip", transformers_clip_folder, "--json", "-")
+
+    assert code == 0, err
+    scores = json.loads(out)
+    assert set(scores["metrics"]) == {CLIP_T, CLIP_S}
+    assert all(isinstance(row[CLIP_S], float) for row in scores["rows"])
+
+
+def test_eval_command_scores_with_saved_classifiers(eval_inputs, tmp_path, capsys):
+    export, generated, labelled = eval_inputs
+    paths = train_from_folder(labelled, tmp_path / "cls", config=FAST)
+
+    code, out, err = _eval(capsys, generated, "--embeddings", export, "--pose-kp", paths["pose-kp"], "--json", "-")
+
+    assert code == 0, err
+    scores = json.loads(out)
+    assert set(scores["metrics"]) == {POSE_KP}
+    assert scores["models"][POSE_KP]["classes"] == f"handshake, {SLUG}"
+
+
+def test_eval_command_without_any_model_says_what_to_give(eval_inputs, capsys):
+    export, generated, _ = eval_inputs
+    code, _, err = _eval(capsys, generated, "--embeddings", export)
+    assert code == 2 and "--clip PATH" in err and "--train-classifiers FOLDER" in err

@@ -120,3 +120,33 @@ def test_previews_are_written_as_sidecars(host, tmp_path):
 
     with Image.open(tmp_path / "kh_r.preview.png") as image:
         assert image.size == (32, 32) and "kh_r" in image.info["parameters"]
+
+
+def test_preview_infotext_is_read_by_a1111_as_generation_parameters(host, tmp_path):
+    from PIL import Image
+    from share_helpers import a1111_reads
+
+    export_interaction(tmp_path, _words("kh"), host, _info("kh"))
+
+    with Image.open(tmp_path / "kh_r.preview.png") as image:
+        prompt, params = a1111_reads(image.info["parameters"])
+    assert prompt == "a man kh_p1 kh_r a woman kh_p2"
+    assert params["Steps"] == "20" and params["Seed"] == "0" and params["Size"] == "32x32"
+    assert params["Model"] == host.model_name
+
+
+@pytest.mark.parametrize("content", ["[1, 2, 3]", '"kh"', "null"])
+def test_manifest_that_is_not_a_json_object_is_refused_by_name(tmp_path, content):
+    path = tmp_path / "kh.interaction.json"
+    path.write_text(content)
+    with pytest.raises(InterInvError, match=r"kh\.interaction\.json' is not an InterInv manifest: expected a JSON object"):
+        load_manifest(tmp_path)
+
+
+def test_manifest_token_without_a_file_is_refused_by_name(exported):
+    path = exported / "kh.interaction.json"
+    manifest = json.loads(path.read_text())
+    manifest["tokens"]["r"] = "kh_r.safetensors"
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(InterInvError, match=r"kh\.interaction\.json': tokens\.r must be an object with 'name' and 'file'"):
+        load_manifest(path)

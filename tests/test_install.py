@@ -88,6 +88,8 @@ def test_installed_files_get_the_usual_permissions(export_dir, embeddings):
         ("nested/../../escaped.txt", None, "outside the folder"),
         ("/tmp/interinv-absolute.txt", None, "absolute path"),
         ("link", stat.S_IFLNK | 0o777, "symbolic link"),
+        ("C:/interinv-drive.txt", None, "absolute path"),
+        ("..\\escaped.txt", None, "outside the folder"),
     ],
 )
 def test_malicious_zip_entries_are_refused_and_nothing_is_written(bundle, embeddings, tmp_path, entry, mode, reason):

@@ -5,7 +5,6 @@ import pytest
 import skimage.data
 import torch
 from PIL import Image
-from segment_anything import sam_model_registry
 
 from interinv.errors import InterInvError
 from interinv.masks import (
@@ -25,15 +24,6 @@ MISSING = (None,) * 15
 # Three joints on a 100 x 100 canvas: a right triangle with corners (20, 20), (20, 60), (60, 60).
 TRIANGLE = Person(((0.2, 0.2), (0.2, 0.6), (0.6, 0.6)) + MISSING)
 BOXES = [(0.1, 0.1, 0.5, 0.9), (0.55, 0.2, 0.9, 0.7)]
-
-
-@pytest.fixture(scope="module")
-def sam_checkpoint(tmp_path_factory):
-    """SAM vit_b with random weights, saved like the official .pth (built once for this module)."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("sam") / "sam_vit_b_random.pth"
-    torch.save(sam_model_registry["vit_b"]().state_dict(), path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -2,27 +2,12 @@
 
 import pytest
 import skimage.data
-import torch
-from controlnet_aux.open_pose.face import FaceNet
-from controlnet_aux.open_pose.model import bodypose_model, handpose_model
 from PIL import Image
 
 from interinv import pose_detectors
 from interinv.errors import InterInvError
 from interinv.pose import PeopleCountError, Person, PoseImage, assign_all, read_openpose_json, write_openpose_json
 from interinv.pose_detectors import OpenposeBodyDetector, detector_names, get_detector, register_detector
-
-
-@pytest.fixture(scope="module")
-def openpose_folder(tmp_path_factory):
-    """An annotator folder laid out like lllyasviel/Annotators, holding random weights."""
-    folder = tmp_path_factory.mktemp("annotators")
-    torch.manual_seed(0)
-    for name, net in (("body_pose_model.pth", bodypose_model()), ("hand_pose_model.pth", handpose_model())):
-        # controlnet_aux's loader adds the first name component back (util.transfer)
-        torch.save({k.split(".", 1)[1]: v for k, v in net.state_dict().items()}, folder / name)
-    torch.save(FaceNet().state_dict(), folder / "facenet.pth")
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -53,3 +55,25 @@ def test_host_vocabulary_statistics_log_how_many_words_were_used(host, job):
     stats = priors(host, "swig_verbs", "single", job)
     assert 200 < stats["clip_l"].words_used < 504
     assert any("of 504 words used" in line for line in job.logs)
+
+
+def test_steering_loss_matches_the_infonce_formula_by_hand():
+    from interinv.prior import steering_loss
+
+    r = torch.tensor([1.0, 0.0])
+    positives = torch.tensor([[1.0, 0.0], [0.0, 1.0]])  # cosines 1, 0
+    negatives = torch.tensor([[-1.0, 0.0]])  # cosine -1
+    tau = 0.5
+    expected = -math.log((math.exp(2) + math.exp(0)) / (math.exp(2) + math.exp(0) + math.exp(-2)))
+    assert float(steering_loss(r, positives, negatives, tau)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_vocabulary_can_be_a_text_file(tmp_path):
+    path = tmp_path / "verbs.txt"
+    path.write_text("# my verbs\nhug\n\npush\n", encoding="utf-8")
+    assert load_vocabulary(str(path)) == ["hug", "push"]
+
+
+def test_an_unknown_vocabulary_names_the_choices():
+    with pytest.raises(InterInvError, match="swig_verbs"):
+        load_vocabulary("klingon_verbs")

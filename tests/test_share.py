@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-import re
 import zipfile
 
 import huggingface_hub.constants
 import pytest
 from huggingface_hub import ModelCard
 from PIL import Image
-from share_helpers import SLUG, FakeHub, make_export
+from share_helpers import SLUG, FakeHub, a1111_reads, make_export
 
 from interinv.errors import InterInvError
 from interinv.export import file_sha256
@@ -98,6 +97,36 @@ def test_push_error_names_the_status_but_not_the_token(hub, export_dir, caplog, 
     assert TOKEN not in message + caplog.text + captured.out + captured.err
 
 
+def test_push_command_uploads_with_hf_token_and_prints_no_token(hub, export_dir, monkeypatch, caplog, capsys):
+    from interinv.cli import main
+
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
+    caplog.set_level(logging.DEBUG)
+
+    assert main(["push", str(export_dir), "--repo", "alice/kisshand"]) == 0
+
+    captured = capsys.readouterr()
+    assert f"{hub.url}/alice/kisshand/commit/" in captured.out
+    assert sorted(_uploaded(hub)) == sorted([f"{n}.safetensors" for n in NAMES] + [f"{n}.preview.png" for n in NAMES]
+                                            + [f"{SLUG}.interaction.json", "README.md"])
+    assert TOKEN not in caplog.text + captured.out + captured.err
+
+
+def test_install_from_the_hub_with_a_refused_token_does_not_show_it(hub, export_dir, tmp_path, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    hub.fail_status = 401
+
+    with pytest.raises(InterInvError) as raised:
+        install_interaction("alice/kisshand", tmp_path / "embeddings", token=TOKEN, endpoint=hub.url)
+
+    message = str(raised.value)
+    assert "401" in message and "HF_TOKEN" in message
+    captured = capsys.readouterr()
+    assert TOKEN not in message + caplog.text + captured.out + captured.err
+    assert not (tmp_path / "embeddings").exists()
+
+
 def test_push_without_any_token_says_how_to_log_in(hub, export_dir):
     with pytest.raises(InterInvError, match="HF_TOKEN.*hf auth login"):
         push_to_hub(export_dir, "alice/kisshand", endpoint=hub.url)
@@ -117,9 +146,24 @@ def test_model_card_front_matter_has_base_model_tags_license_and_widget(hub, exp
     assert card.data.base_model == "stable-diffusion-v1-5/stable-diffusion-v1-5"
     assert {"textual-inversion", "stable-diffusion", "interaction"} <= set(card.data.tags)
     assert card.data.license == "creativeml-openrail-m"
-    urls = [item["output"]["url"] for item in card.data.widget]
-    assert urls == [f"{n}.preview.png" for n in NAMES]
     assert card.data.instance_prompt == "a {o1} kisshand_p1 kisshand_r a {o2} kisshand_p2"
+
+
+def test_model_card_widget_shows_only_previews_whose_prompt_uses_the_template(hub, export_dir):
+    push_to_hub(export_dir, "alice/kisshand", token=TOKEN, endpoint=hub.url)
+
+    card = ModelCard(_uploaded(hub)["README.md"].decode("utf-8"))
+    assert card.data.widget == [
+        {"text": "a man kisshand_p1 kisshand_r a woman kisshand_p2", "output": {"url": f"{SLUG}_r.preview.png"}}
+    ]
+
+
+def test_model_card_widget_without_previews_is_the_filled_template(tmp_path, host):
+    from interinv.share import model_card, open_export
+
+    card = model_card(open_export(make_export(tmp_path / "export", host, previews=False)), "alice/kisshand")
+
+    assert card.data.widget == [{"text": "a man kisshand_p1 kisshand_r a woman kisshand_p2"}]
 
 
 def test_model_card_body_shows_how_to_use_it_in_each_tool(hub, export_dir):
@@ -156,19 +200,6 @@ def test_install_from_a_hub_repo_id(hub, export_dir, tmp_path):
 
 
 # ---- Civitai bundle --------------------------------------------------------------------------
-
-# A1111's reading of an infotext (modules/infotext_utils.py): the last line holds `Key: value`
-# pairs when it has at least three; a value in double quotes is a JSON string.
-A1111_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
-
-
-def a1111_reads(infotext: str) -> tuple[str, dict[str, str]]:
-    *lines, last = infotext.strip().split("\n")
-    pairs = A1111_PARAM.findall(last)
-    assert len(pairs) >= 3, f"A1111 would read the last line as prompt: {last!r}"
-    params = {k: json.loads(v) if v.startswith('"') else v for k, v in pairs}
-    return "\n".join(lines), params
-
 
 @pytest.fixture(scope="module")
 def bundle(export_dir, tmp_path_factory):

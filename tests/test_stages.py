@@ -147,3 +147,33 @@ def test_v_prediction_models_train(demo_data, small_config, tmp_path):
     job = RecordingJob()
     train_stage1(host, load_subject_images(demo_data / "stage1"), small_config, tmp_path, job)
     assert len(job.losses) == 6 and all(l["loss"] > 0 for l in job.losses)
+
+
+def test_relation_only_baseline_trains_a_widened_r_with_steering(host, demo_data, small_config, tmp_path):
+    job = RecordingJob()
+    small_config.stage2.ca_weight = 0.0
+    small_config.stage2.steer_weight = 0.5
+    small_config.stage2.r_vectors = 3
+    small_config.stage2.r_init = "word:and"
+    exemplars = load_interaction(demo_data / "exemplars").exemplars
+    relation = train_stage2(host, exemplars, None, small_config, tmp_path, job)
+    assert relation.num_vectors == 3
+    for losses in job.losses:
+        assert set(losses) == {"loss", "mse", "steer"}
+        assert losses["loss"] == pytest.approx(losses["mse"] + 0.5 * losses["steer"], rel=1e-5)
+
+
+def test_relation_only_training_refuses_the_cross_attention_loss(host, demo_data, small_config, tmp_path, job):
+    exemplars = load_interaction(demo_data / "exemplars").exemplars
+    with pytest.raises(InterInvError, match="ca_weight"):
+        train_stage2(host, exemplars, None, small_config, tmp_path, job)
+
+
+def test_relation_only_captions_leave_the_pose_slots_empty():
+    from interinv.exemplars import Exemplar
+    from interinv.stages import _stage2_caption
+    from interinv.tokens import new_word
+
+    relation = new_word("kh_r", {"clip_l": torch.zeros(32)}, 1, None)
+    exemplar = Exemplar(image=None, subjects=("cat", "dog"), templates=("a photo of a {o1} {p1} {r} a {o2} {p2}",))
+    assert _stage2_caption(exemplar, 0, {}, relation) == "a photo of a cat kh_r a dog"

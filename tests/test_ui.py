@@ -1,8 +1,9 @@
 """The WebUI shell on the stand-in: entry point, tab, HTTP API, install.py."""
 
 import base64
+import importlib.metadata
 import importlib.util
-import io
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -10,23 +11,15 @@ from pathlib import Path
 import pytest
 
 import a1111_standin  # noqa: F401  (puts the stand-in's `modules` on sys.path)
-from standin import boot
+from standin import a1111_host as host
+from standin import demo, webui  # noqa: F401  (fixtures)
 
-from interinv.demo import write_demo_set
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"resolution": 64, "stage1": {"steps": 2, "batch_size": 2, "save_every": 1},
         "stage2": {"steps": 2, "batch_size": 2, "save_every": 1}}
 
 
-@pytest.fixture()
-def webui(tmp_path):
-    return boot(tmp_path / "webui")
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return write_demo_set(tmp_path_factory.mktemp("demo"), count=3, singles=2)
 
 
 def data_uri(path):
@@ -37,13 +30,12 @@ def client(auth=None):
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from interinv.hosts.a1111_host import A1111Host
     from interinv.ui import api
     from modules import shared
 
     shared.cmd_opts.api_auth = auth
     app = FastAPI()
-    api.register(app, host_factory=lambda: A1111Host(preview_size=64))
+    api.register(app, host_factory=host)
     return TestClient(app)
 
 
@@ -54,7 +46,7 @@ def body(demo, **extra):
             "config": TINY, **extra}
 
 
-def wait(http, task_id, timeout=60):
+def wait(http, task_id, timeout=300):
     deadline = time.time() + timeout
     while time.time() < deadline:
         status = http.get(f"/interinv/v1/tasks/{task_id}").json()
@@ -85,6 +77,24 @@ def test_api_refuses_to_overwrite_an_installed_interaction(webui, demo):
     assert again["status"] == "error" and "Overwrite existing files" in again["error"]
 
 
+def test_a_train_request_behind_another_waits_its_turn_and_says_so(webui, demo, monkeypatch):
+    from modules import call_queue
+
+    from interinv.ui import jobs
+
+    started, execute = [], jobs.execute
+    monkeypatch.setattr(jobs, "execute", lambda task, *a, **k: started.append(task.spec.name) or execute(task, *a, **k))
+    http = client()
+    with call_queue.queue_lock:  # the WebUI is busy generating
+        ids = [http.post("/interinv/v1/train", json=body(demo, name=name, resume=True)).json()["task_id"]
+               for name in ("first", "second")]
+        waiting = [http.get(f"/interinv/v1/tasks/{task_id}").json() for task_id in ids]
+    finished = [wait(http, task_id) for task_id in ids]
+    assert [(s["status"], s["queue_position"]) for s in waiting] == [("queued", 1), ("queued", 2)]
+    assert "1 task(s) ahead" in waiting[1]["message"]
+    assert started == ["first", "second"] and all("no task named" in s["error"] for s in finished)
+
+
 def test_api_names_the_field_of_invalid_base64(webui, demo):
     response = client().post("/interinv/v1/train", json=body(demo, images=["data:image/png;base64,@@@"]))
     assert response.status_code == 422 and response.json()["field"] == "images[0]"
@@ -97,6 +107,23 @@ def test_api_refuses_invalid_json_and_server_paths_outside_the_data_folder(webui
     outside.write_bytes(b"x")
     response = http.post("/interinv/v1/train", json=body(demo, images=[str(outside), str(outside)]))
     assert response.status_code == 422 and "outside the WebUI's data folder" in response.json()["detail"]
+
+
+def test_api_reads_a_server_folder_below_the_data_folder_but_no_link_out_of_it(webui, demo, tmp_path):
+    import shutil
+
+    from interinv.ui.api import FieldError, spec_from_body
+
+    folder = webui["data_dir"] / "kneel"
+    shutil.copytree(demo / "exemplars", folder)
+    spec = spec_from_body({"name": "demo_kneel", "subjects": ["man", "woman"], "folder": str(folder)})
+    assert [p.name for p in spec.exemplars] == ["00.png", "01.png"] and [p.name for p in spec.poses] == ["00.json", "01.json"]
+    assert spec.source == "controlnet"
+    (tmp_path / "secret.png").write_bytes(b"x")
+    (folder / "02.png").symlink_to(tmp_path / "secret.png")
+    with pytest.raises(FieldError, match="outside the WebUI's data folder") as refused:
+        spec_from_body({"name": "demo_kneel", "subjects": ["man", "woman"], "folder": str(folder)})
+    assert refused.value.field == "folder"
 
 
 def test_api_refuses_uploads_over_the_limit_with_413(webui, demo):
@@ -139,6 +166,13 @@ def test_a_failing_tab_build_shows_an_error_panel(webui, monkeypatch):
     assert title == "Interaction Inversion" and "gradio component missing" in str(blocks.config)
 
 
+def test_the_webui_side_imports_without_diffusers():
+    code = ("import sys; sys.modules['diffusers'] = None; "
+            f"sys.path[:0] = [{str(ROOT / 'extension')!r}, {str(ROOT / 'tests' / 'a1111_standin')!r}]; "
+            "import interinv.ui.entry, interinv.ui.tab, interinv.ui.api, interinv.ui.jobs, interinv.hosts.a1111_host")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
 def test_the_tab_shows_why_training_is_refused_on_forge(webui):
     from interinv.ui import entry
 
@@ -147,12 +181,31 @@ def test_the_tab_shows_why_training_is_refused_on_forge(webui):
     assert "needs AUTOMATIC1111" in str(blocks.config)
 
 
+def _install_py():
+    spec = importlib.util.spec_from_file_location("interinv_install", ROOT / "install.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_install_py_installs_only_missing_non_host_packages(monkeypatch):
     import launch
 
     launch.pip_calls.clear()
-    spec = importlib.util.spec_from_file_location("interinv_install", ROOT / "install.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert launch.pip_calls == []  # safetensors is installed here
+    module = _install_py()
+    assert launch.pip_calls == []  # safetensors and controlnet_aux are installed here
     assert module.missing((("interinv-no-such-dist", "interinv-no-such-dist==1.0"), ("torch", "torch==9"))) == ["interinv-no-such-dist==1.0"]
+
+
+def test_install_py_holds_the_webuis_versions_while_installing(monkeypatch):
+    import launch
+
+    monkeypatch.setattr(launch, "is_installed", lambda dist: dist != "controlnet_aux")
+    launch.pip_calls.clear()
+    module = _install_py()
+    (command,) = launch.pip_calls
+    constraints = Path(command.split('--constraint "')[1].rstrip('"')).read_text().split()
+    assert command.startswith('install "controlnet_aux==0.0.10"')
+    assert f"numpy=={importlib.metadata.version('numpy')}" in constraints
+    assert f"torch=={importlib.metadata.version('torch')}" in constraints
+    assert all(line.split("==")[0] in module.HELD for line in constraints)

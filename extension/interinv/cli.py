@@ -12,6 +12,7 @@ from typing import Sequence
 from .config import TrainConfig, config_from_dict
 from .errors import InterInvError, TrainingInterrupted
 from .job import Job
+from .world.commands import add_world_commands
 
 TINY_MODEL = "interinv:tiny"  # the built-in tiny random model (tests and the demo)
 DEMO_STEPS = 150  # steps per stage of the demo: about a minute on two CPU cores
@@ -133,7 +134,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         cfg.name = load_interaction(args.folder).name or cfg.name
     request = TrainRequest(Path(args.folder), Path(args.out), Path(args.stage1_images) if args.stage1_images else None,
-                           args.resume, args.restart, args.pt)
+                           args.resume, args.restart, args.pt,
+                           prepare=_prepare_options(args) if args.command != "demo" else None)
     steps = {"train": ("stage1", "stage2", "export"), "demo": ("stage1", "stage2", "export"),
              "stage1": ("stage1",), "stage2": ("stage2",), "export": ("export",)}[args.command]
     manifest = _run_job(args, lambda job: run_training(load_model(args), request, cfg, job, steps))
@@ -251,6 +253,119 @@ def _share_commands(sub) -> None:
     install.set_defaults(run=cmd_install)
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from .atomic import write_text_atomic
+    from .evaluate import CLIP_BATCH_SIZE, DEFAULT_CLIP_ARCH, collect_samples, evaluate, format_report, load_clip
+    from .export import load_manifest
+    from .pose_classifiers import POSE_KP, POSE_S, load_classifier, train_from_folder
+    from .pose_detectors import get_detector
+
+    if args.train_classifiers and (args.pose_s or args.pose_kp):
+        raise InterInvError("Give either --train-classifiers FOLDER or --pose-s/--pose-kp files, not both.")
+    if not (args.clip or args.pose_s or args.pose_kp or args.train_classifiers):
+        raise InterInvError(
+            "Nothing to score. Give --clip PATH for CLIP-T and CLIP-S, and --pose-s/--pose-kp FILE or "
+            "--train-classifiers FOLDER for Pose-S and Pose-KP."
+        )
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    human = sys.stderr if args.json == "-" else sys.stdout  # `--json -` keeps stdout for the JSON alone
+    manifest = load_manifest(args.embeddings)
+    detector = get_detector(args.pose_detector, args.pose_detector_path, device) if args.pose_detector else None
+    samples = collect_samples(args.images, manifest, detector)
+    classifiers = {POSE_S: args.pose_s, POSE_KP: args.pose_kp}
+    if args.train_classifiers:
+        classifiers = train_from_folder(args.train_classifiers, args.classifiers_out, detector)
+        print(f"Trained the pose classifiers on '{args.train_classifiers}': "
+              + ", ".join(str(path) for path in classifiers.values()), file=human)
+    loaded = {kind: load_classifier(path) for kind, path in classifiers.items() if path}
+    clip = load_clip(args.clip, args.clip_arch or DEFAULT_CLIP_ARCH, device) if args.clip else None
+    report = evaluate(samples, manifest, clip, loaded.get(POSE_S), loaded.get(POSE_KP), args.description,
+                      args.batch_size or CLIP_BATCH_SIZE)
+    print(format_report(report), file=human)
+    if args.json:
+        text = json.dumps(report.to_dict(), indent=2) + "\n"
+        if args.json == "-":
+            print(text, end="")
+        else:
+            print(f"Wrote {write_text_atomic(Path(args.json), text)}")
+    return 0
+
+
+def _eval_commands(sub) -> None:
+    run = sub.add_parser("eval", help="score generated images: CLIP-T, CLIP-S, Pose-S, Pose-KP (x100, mean ± 95%% CI)")
+    run.add_argument("images", help="folder of generated images; each prompt from its PNG infotext or <image>.txt")
+    run.add_argument("--embeddings", required=True, help="output folder of 'interinv train' (or its .interaction.json)")
+    run.add_argument("--clip", help="local CLIP: transformers folder, open_clip folder or open_clip checkpoint file")
+    run.add_argument("--clip-arch", help="open_clip architecture of a checkpoint file (default: ViT-L-14-quickgelu, "
+                                         "OpenAI's ViT-L/14)")
+    run.add_argument("--description", help="the interaction in words for CLIP-T (default: the manifest's description)")
+    run.add_argument("--pose-s", help="Pose-S classifier file (safetensors, from --train-classifiers)")
+    run.add_argument("--pose-kp", help="Pose-KP classifier file (safetensors, from --train-classifiers)")
+    run.add_argument("--train-classifiers", metavar="FOLDER",
+                     help="train both pose classifiers on FOLDER/<interaction>/ exemplar folders, then score with them")
+    run.add_argument("--classifiers-out", default="pose-classifiers", help="where --train-classifiers saves them")
+    run.add_argument("--pose-detector", help="detector for images without <image>.json poses, e.g. openpose")
+    run.add_argument("--pose-detector-path", help="local folder of the detector's weights")
+    run.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    run.add_argument("--batch-size", type=int, help="images per CLIP batch")
+    run.add_argument("--json", metavar="FILE", help="also write every number (per image too) as JSON; '-' prints it")
+    run.set_defaults(run=cmd_eval)
+
+
+# --- prepare ---------------------------------------------------------------------------------------
+def _prepare_args(parser: argparse.ArgumentParser) -> None:
+    """Options of `prepare`; `train` takes them too, for the prepare it runs when no stage-1 images exist."""
+    parser.add_argument("--per-subject", type=int, help="stage-1 images per subject of each exemplar (default 8)")
+    parser.add_argument("--source", choices=("controlnet", "crops"),
+                        help="stage-1 images from the openpose ControlNet (default), or masked exemplar crops (weaker)")
+    parser.add_argument("--sam", help="SAM checkpoint for subject masks (default: masks drawn around the skeletons)")
+    parser.add_argument("--sam-type", choices=("vit_b", "vit_l", "vit_h"), help="model type of --sam (default vit_b)")
+    parser.add_argument("--detector", help="pose detector for images without an OpenPose JSON (default openpose)")
+    parser.add_argument("--annotator", help="the detector's weights: local folder or hub id (default lllyasviel/Annotators)")
+    parser.add_argument("--sample-steps", type=int, help="sampling steps per stage-1 image (default 20)")
+    parser.add_argument("--guidance", type=float, help="guidance scale of the stage-1 images (default 7.5)")
+    parser.add_argument("--image-size", type=int, help="stage-1 image side in pixels (default: the model's native size)")
+    parser.add_argument("--prompt-bank", help="stage-1 prompts: photo (clothes x places, default) or world (subject only)")
+
+
+def _prepare_options(args: argparse.Namespace):
+    from .prepare import PrepareOptions
+
+    given = {"per_subject": args.per_subject, "source": args.source, "sam": args.sam, "sam_type": args.sam_type,
+             "detector": args.detector, "annotator": args.annotator, "steps": args.sample_steps,
+             "guidance": args.guidance, "resolution": args.image_size, "seed": args.seed,
+             "prompt_bank": args.prompt_bank}
+    return PrepareOptions(**{key: value for key, value in given.items() if value is not None})
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from .prepare import default_out, prepare
+
+    options = _prepare_options(args)
+    args.out = args.out or str(default_out(args.folder))
+    host = None if options.source == "crops" else load_model(args)  # crops need no model
+    done = _run_job(args, lambda job: prepare(host, Path(args.folder), options, job, Path(args.out)))
+    exported = done.out / "poses"
+    detected = f" (the detected ones are in {exported})" if any(p.parent == exported for p in done.poses.values()) else ""
+    print(f"Wrote the stage-1 images in {done.stage1} and the contact sheet {done.contact_sheet}.\n"
+          f"Check the poses on the contact sheet. To fix one, edit its OpenPose JSON{detected} in the openpose "
+          "editor, save it beside its image as NAME.json and run prepare again.")
+    return 0
+
+
+def _prepare_commands(sub) -> None:
+    run = sub.add_parser("prepare", help="poses, masks, stage-1 images and a contact sheet for an exemplar folder")
+    run.add_argument("folder", help="interaction folder: images + interaction.json")
+    run.add_argument("--out", help="output folder (default: FOLDER/prepared, where train finds it)")
+    run.add_argument("--seed", type=int, help="base seed of the stage-1 images (default 0)")
+    run.add_argument("--quiet", action="store_true")
+    _model_args(run)
+    _prepare_args(run)
+    run.set_defaults(run=cmd_prepare)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="interinv", description="Learn an interaction between two subjects.")
     sub = root.add_subparsers(dest="command", required=True)
@@ -264,6 +379,7 @@ def parser() -> argparse.ArgumentParser:
         train.add_argument("--stage1-images", help="single-subject images: p1/, p2/ (+ stage1.json)")
         _model_args(train)
         _train_args(train)
+        _prepare_args(train)
         train.set_defaults(run=cmd_train)
     demo = sub.add_parser("demo", help="train on the bundled synthetic set with the tiny model")
     demo.add_argument("--out", default="interinv-demo")
@@ -285,6 +401,9 @@ def parser() -> argparse.ArgumentParser:
     init.add_argument("--subjects", nargs=2, metavar=("O1", "O2"), default=("person", "person"))
     init.set_defaults(run=cmd_init)
     _share_commands(sub)
+    _prepare_commands(sub)
+    _eval_commands(sub)
+    add_world_commands(sub)
     return root
 
 

@@ -49,7 +49,11 @@ class Stage2Config(StageConfig):
     lr: float = 3e-3
     timesteps: str = "importance"
     ca_weight: float = 0.01  # λ of the cross-attention loss (Eq. 8); 0 turns it off
-    r_init: str = "poses"  # "poses": mean of the raw P1, P2; "prepositions": the preposition mean
+    r_init: str = "poses"  # "poses": mean of the raw P1, P2; "prepositions": the preposition mean; "word:and": a word
+    r_vectors: int = 0  # vectors of R; 0 = num_vectors
+    steer_weight: float = 0.0  # ReVersion's relation-steering loss (a baseline; our method uses the AdaIN prior)
+    steer_positives: int = 4  # prepositions drawn per step as the steering loss's positives
+    steer_temperature: float = 0.07  # τ of the steering loss
     templates: tuple[str, ...] = STAGE2_TEMPLATES  # default captions with {o1} {p1} {r} {o2} {p2}
 
 

@@ -35,6 +35,7 @@ from PIL import Image
 
 from .errors import InterInvError
 from .exemplars import check_template, image_files, load_image
+from .export import png_prompt
 from .pose import PoseImage, assign_subjects
 from .pose_classifiers import (
     PoseKPClassifier,
@@ -45,13 +46,14 @@ from .pose_classifiers import (
     pose_features,
 )
 from .pose_detectors import PoseDetector
-from .share import plain_prompt, png_prompt
+from .share import plain_prompt
 from .tokens import ROLES
 
 DEFAULT_CLIP_ARCH = "ViT-L-14-quickgelu"  # OpenAI's ViT-L/14 (QuickGELU) in open_clip's naming
 SUBJECTS_TEXT = "a photo of {o1} and {o2}"  # the CLIP-S text
 SCORE_SCALE = 100.0  # cosines and accuracies are reported x100
 CONFIDENCE = 0.95  # the level of the reported intervals
+CLIP_BATCH_SIZE = 8  # images encoded by CLIP at once
 CLIP_T, CLIP_S, POSE_S, POSE_KP = "CLIP-T", "CLIP-S", "Pose-S", "Pose-KP"
 
 
@@ -303,7 +305,7 @@ def evaluate(
     pose_s: PoseSVM | None = None,
     pose_kp: PoseKPClassifier | None = None,
     description: str | None = None,
-    batch_size: int = 8,
+    batch_size: int = CLIP_BATCH_SIZE,
 ) -> EvalReport:
     """CLIP-T and CLIP-S when `clip` is given, Pose-S and Pose-KP when their classifiers are given."""
     slug = manifest["slug"]
@@ -370,7 +372,8 @@ def _subject_keypoints(samples: Sequence[EvalSample]) -> list[np.ndarray | None]
     if unknown:
         raise InterInvError(
             "Pose metrics need the people in each image, and these have no '<image>.json' pose and no detector was "
-            "given:\n  " + "\n  ".join(unknown) + "\nChoose a pose detector, or add the OpenPose JSON files."
+            "given:\n  " + "\n  ".join(unknown)
+            + "\nChoose a pose detector (--pose-detector openpose), or add the OpenPose JSON files."
         )
     return [
         keypoint_array(*assign_subjects(s.pose.people), size=(s.pose.canvas_width, s.pose.canvas_height))

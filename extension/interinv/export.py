@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,6 +23,11 @@ from .tokens import ROLES, PseudoWord, check_slug
 MANIFEST_FORMAT = "interinv.interaction/1"
 SD_KEY = "emb_params"  # the kohya/Civitai key of SD1/SD2 files
 EMBEDDING_SUFFIXES = (".safetensors", ".pt", ".bin")
+# One `Key: value` pair of an A1111 infotext parameter line; quoted values are JSON strings
+_INFOTEXT_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+A1111_MIN_PARAMS = 3  # A1111 reads a last line with fewer pairs as part of the prompt
+PREVIEW_STEPS = 20  # sampling steps of the preview sidecars
+PREVIEW_CFG = 7.5  # classifier-free guidance scale of the preview sidecars
 
 
 @dataclass(frozen=True)
@@ -237,11 +244,68 @@ def role_captions(info: ExportInfo, names: Mapping[str, str]) -> dict[str, str]:
 
 
 def write_previews(out_dir: Path, words: Mapping[str, PseudoWord], host, info: ExportInfo, seed: int = 0) -> None:
+    """One `<name>.preview.png` per word, whose `parameters` chunk is an infotext that A1111 reads."""
     names = {role: words[role].name for role in ROLES}
     vectors = {w.name: w.effective() for w in words.values()}
     for role, caption in role_captions(info, names).items():
-        image = host.generate(caption, seed=seed, vectors=vectors)
-        save_png(out_dir / f"{names[role]}.preview.png", image, f"{caption}\nSeed: {seed}, Model: {host.model_name}")
+        image = host.generate(caption, seed=seed, steps=PREVIEW_STEPS, guidance_scale=PREVIEW_CFG, vectors=vectors)
+        params = {"Steps": PREVIEW_STEPS, "CFG scale": PREVIEW_CFG, "Seed": seed,
+                  "Size": f"{image.width}x{image.height}", "Model": host.model_name, "Version": f"InterInv {__version__}"}
+        save_png(out_dir / f"{names[role]}.preview.png", image, a1111_infotext(caption, "", params))
+
+
+# --- A1111 infotext (the `parameters` text chunk of a PNG) -------------------------------------------
+def _infotext_quote(value: object) -> str:
+    text = str(value)
+    if "," in text or "\n" in text or ":" in text:
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+def a1111_infotext(prompt: str, negative_prompt: str, params: Mapping[str, object]) -> str:
+    """Generation parameters in A1111's infotext format: prompt, `Negative prompt:` line, `Key: value` line."""
+    negative = f"\nNegative prompt: {negative_prompt}" if negative_prompt else ""
+    line = ", ".join(f"{key}: {_infotext_quote(value)}" for key, value in params.items() if value is not None)
+    return f"{prompt}{negative}\n{line}".strip()
+
+
+def parse_infotext(text: str, min_params: int = A1111_MIN_PARAMS) -> tuple[str, str, dict[str, str]]:
+    """(prompt, negative prompt, parameters) read the way A1111 reads its infotext.
+
+    A1111 takes a last line with fewer than `min_params` pairs for part of the prompt; pass 1 to read
+    the short parameter lines that other tools write.
+    """
+    *lines, last = text.strip().split("\n")
+    if not lines or len(_INFOTEXT_PARAM.findall(last)) < min_params:
+        lines.append(last)
+        last = ""
+    prompt, negative, in_negative = [], [], False
+    for line in lines:
+        line = line.strip()
+        if line.startswith("Negative prompt:"):
+            in_negative, line = True, line[len("Negative prompt:"):].strip()
+        (negative if in_negative else prompt).append(line)
+    params = {}
+    for key, value in _INFOTEXT_PARAM.findall(last):
+        if len(value) > 1 and value[0] == '"' and value[-1] == '"':
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        params[key.strip()] = value
+    return "\n".join(prompt), "\n".join(negative), params
+
+
+def png_infotext(path: str | os.PathLike) -> str | None:
+    """The `parameters` text chunk of a PNG (A1111's infotext), if it has one."""
+    with Image.open(path) as image:
+        return getattr(image, "text", {}).get("parameters")
+
+
+def png_prompt(path: str | os.PathLike) -> str | None:
+    """The prompt in a PNG's infotext, also when its parameter line is shorter than A1111 expects."""
+    infotext = png_infotext(path)
+    return parse_infotext(infotext, min_params=1)[0] if infotext else None
 
 
 def save_png(path: Path, image: Image.Image, parameters: str | None = None) -> Path:
@@ -272,12 +336,25 @@ def load_manifest(path: str | Path) -> dict[str, Any]:
         path = found[0]
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InterInvError(f"Manifest '{path}' could not be read: {exc}.") from exc
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise InterInvError(f"'{path}' is not an InterInv manifest (format should be '{MANIFEST_FORMAT}').")
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        found = (f"format {manifest.get('format')!r}" if isinstance(manifest, dict) else
+                 {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(manifest), "a number"))
+        raise InterInvError(
+            f"'{path}' is not an InterInv manifest: expected a JSON object with format '{MANIFEST_FORMAT}', "
+            f"found {found}. Point to the .interaction.json that `interinv export` wrote."
+        )
+    for key, kind in (("slug", str), ("template", str), ("tokens", dict)):
+        if not isinstance(manifest.get(key), kind):
+            raise InterInvError(
+                f"Manifest '{path}': field '{key}' is missing or not a {kind.__name__}; re-export the interaction."
+            )
     for role in ROLES:
-        if role not in manifest.get("tokens", {}):
-            raise InterInvError(f"Manifest '{path}' lacks tokens.{role}; re-export the interaction.")
+        entry = manifest["tokens"].get(role)
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("name", "file")):
+            raise InterInvError(
+                f"Manifest '{path}': tokens.{role} must be an object with 'name' and 'file'; re-export the interaction."
+            )
     manifest["_folder"] = str(path.parent)
     return manifest

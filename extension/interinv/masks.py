@@ -33,14 +33,7 @@ def load_sam(checkpoint_path: str | os.PathLike, model_type: str = "vit_b", devi
     """A SamPredictor with the weights of the official SAM checkpoint at checkpoint_path."""
     from segment_anything import SamPredictor, sam_model_registry
 
-    path = Path(checkpoint_path)
-    if model_type not in SAM_CHECKPOINTS:
-        raise InterInvError(f"Unknown SAM model type '{model_type}'. Choose one of: {', '.join(SAM_CHECKPOINTS)}.")
-    if not path.is_file():
-        raise InterInvError(
-            f"SAM checkpoint '{path}' does not exist. Give the path of {SAM_CHECKPOINTS[model_type]} "
-            "(or leave the SAM checkpoint empty to use masks drawn around the skeletons)."
-        )
+    path = check_sam_checkpoint(checkpoint_path, model_type)
     model = sam_model_registry[model_type]()  # no checkpoint: we load it ourselves with weights_only
     try:
         model.load_state_dict(_read_state_dict(path))
@@ -51,6 +44,19 @@ def load_sam(checkpoint_path: str | os.PathLike, model_type: str = "vit_b", devi
             f"to match it ({', '.join(f'{k}: {v}' for k, v in SAM_CHECKPOINTS.items())})."
         ) from exc
     return SamPredictor(model.to(device).eval())
+
+
+def check_sam_checkpoint(checkpoint_path: str | os.PathLike, model_type: str = "vit_b") -> Path:
+    """The checkpoint's path, once the model type is known and the file exists; else what to give instead."""
+    path = Path(checkpoint_path)
+    if model_type not in SAM_CHECKPOINTS:
+        raise InterInvError(f"Unknown SAM model type '{model_type}'. Choose one of: {', '.join(SAM_CHECKPOINTS)}.")
+    if not path.is_file():
+        raise InterInvError(
+            f"SAM checkpoint '{path}' does not exist. Give the path of {SAM_CHECKPOINTS[model_type]} "
+            "(or leave the SAM checkpoint empty to use masks drawn around the skeletons)."
+        )
+    return path
 
 
 def _read_state_dict(path: Path) -> dict:

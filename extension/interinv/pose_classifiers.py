@@ -313,7 +313,9 @@ def load_classifier(path: str | os.PathLike) -> PoseSVM | PoseKPClassifier:
             tensors = {k: handle.get_tensor(k) for k in handle.keys()}
             metadata = dict(handle.metadata() or {})
     except (SafetensorError, OSError) as exc:
-        raise InterInvError(f"Cannot read the pose classifier '{path}' ({exc}). Train it again (interinv eval --train).") from exc
+        raise InterInvError(
+            f"Cannot read the pose classifier '{path}' ({exc}). Train it again (interinv eval --train-classifiers FOLDER)."
+        ) from exc
     if metadata.get("interinv.format") != CLASSIFIER_FORMAT or metadata.get("interinv.features") != FEATURES:
         raise InterInvError(
             f"'{path}' is not a pose classifier of this InterInv version (format {metadata.get('interinv.format')!r}, "

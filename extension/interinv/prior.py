@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import torch
 
@@ -24,10 +25,19 @@ class VocabStats:
 
 
 def load_vocabulary(name: str) -> list[str]:
-    """The words of a shipped vocabulary file (comment lines skipped)."""
-    if name not in VOCABULARIES:
-        raise InterInvError(f"Unknown vocabulary '{name}'. Expected one of: {', '.join(VOCABULARIES)}.")
-    text = resources.files("interinv.vocab").joinpath(f"{name}.txt").read_text(encoding="utf-8")
+    """The words of a shipped vocabulary, or of a text file given by path (one word per line, # comments)."""
+    if name in VOCABULARIES:
+        text = resources.files("interinv.vocab").joinpath(f"{name}.txt").read_text(encoding="utf-8")
+    elif name.endswith(".txt"):
+        try:
+            text = Path(name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InterInvError(f"Cannot read the vocabulary file '{name}': {exc}.") from exc
+    else:
+        raise InterInvError(
+            f"Unknown vocabulary '{name}'. Expected one of: {', '.join(VOCABULARIES)}, or a path to a .txt file "
+            "with one word per line."
+        )
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
@@ -63,3 +73,10 @@ def adain(raw: torch.Tensor, stats: VocabStats) -> torch.Tensor:
     centred = raw - raw.mean(dim=-1, keepdim=True)
     scaled = centred / (raw.std(dim=-1, keepdim=True, correction=0) + STD_EPS)
     return stats.std.to(raw) * scaled + stats.mean.to(raw)
+
+
+def steering_loss(vector: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, temperature: float) -> torch.Tensor:
+    """ReVersion's relation-steering InfoNCE: −log Σ_pos e^{cos/τ} / Σ_all e^{cos/τ}, cosines to R's vector."""
+    candidates = torch.cat([positives, negatives]).to(vector)
+    logits = torch.nn.functional.cosine_similarity(vector.unsqueeze(0), candidates, dim=-1) / temperature
+    return torch.logsumexp(logits, dim=0) - torch.logsumexp(logits[: positives.shape[0]], dim=0)

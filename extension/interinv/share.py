@@ -27,7 +27,17 @@ from . import __version__
 from .atomic import write_atomic, write_text_atomic
 from .errors import InterInvError
 from .exemplars import check_template, fill_template
-from .export import EmbeddingFile, file_sha256, load_manifest, read_embedding, write_embedding
+from .export import (
+    EmbeddingFile,
+    a1111_infotext,
+    file_sha256,
+    load_manifest,
+    parse_infotext,
+    png_infotext,
+    png_prompt,
+    read_embedding,
+    write_embedding,
+)
 from .tokens import ROLES, check_slug
 
 MANIFEST_SUFFIX = ".interaction.json"
@@ -56,9 +66,6 @@ ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # fixed, so the same export gives the sam
 MAX_ZIP_BYTES = 256 * 1024 * 1024  # uncompressed size a bundle may have; three embeddings are a few kB
 HUB_DOWNLOAD_PATTERNS = ["*" + EMBEDDING_SUFFIX, "*.pt", "*" + MANIFEST_SUFFIX, "*" + PREVIEW_SUFFIX]
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
-# One `Key: value` pair of an A1111 infotext parameter line; quoted values are JSON strings
-_INFOTEXT_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
-A1111_MIN_PARAMS = 3  # A1111 reads a last line with fewer pairs as part of the prompt
 INSTALL_FOLDER = "interactions"  # installs go to <embeddings_dir>/interactions/<slug>/
 
 
@@ -133,8 +140,7 @@ def open_export(source: str | os.PathLike) -> SharedInteraction:
 
 def _check_manifest(manifest: Mapping[str, Any], path: Path) -> None:
     """Every field this module relies on, checked, since a shared manifest may come from a stranger."""
-    for key, kind in (("slug", str), ("family", str), ("architecture", str), ("template", str),
-                      ("subjects", list), ("tokens", dict), ("embedding_dims", dict)):
+    for key, kind in (("family", str), ("architecture", str), ("subjects", list), ("embedding_dims", dict)):
         if not isinstance(manifest.get(key), kind):
             raise InterInvError(f"{path}: field '{key}' is missing or not a {kind.__name__}. Export the interaction again.")
     slug = check_slug(manifest["slug"], f"slug in {path}")
@@ -144,7 +150,7 @@ def _check_manifest(manifest: Mapping[str, Any], path: Path) -> None:
     for role in ROLES:
         entry = manifest["tokens"][role]
         name = f"{slug}_{role}"
-        if not isinstance(entry, dict) or entry.get("name") != name:
+        if entry["name"] != name:
             raise InterInvError(f"{path}: tokens.{role}.name must be '{name}'.")
         if entry.get("file") not in (name + EMBEDDING_SUFFIX, name + ".pt"):
             raise InterInvError(
@@ -159,67 +165,12 @@ def _check_manifest(manifest: Mapping[str, Any], path: Path) -> None:
             raise InterInvError(f"{path}: the template '{manifest['template']}' does not use the trigger '{name}'.")
 
 
-# ---- A1111 infotext ----------------------------------------------------------------------------
-
-
-def _infotext_quote(value: object) -> str:
-    text = str(value)
-    if "," in text or "\n" in text or ":" in text:
-        return json.dumps(text, ensure_ascii=False)
-    return text
-
-
-def a1111_infotext(prompt: str, negative_prompt: str, params: Mapping[str, object]) -> str:
-    """Generation parameters in A1111's infotext format: prompt, `Negative prompt:` line, `Key: value` line."""
-    negative = f"\nNegative prompt: {negative_prompt}" if negative_prompt else ""
-    line = ", ".join(f"{key}: {_infotext_quote(value)}" for key, value in params.items() if value is not None)
-    return f"{prompt}{negative}\n{line}".strip()
-
-
-def parse_infotext(text: str, min_params: int = A1111_MIN_PARAMS) -> tuple[str, str, dict[str, str]]:
-    """(prompt, negative prompt, parameters) read the way A1111 reads its infotext.
-
-    A1111 takes a last line with fewer than `min_params` pairs for part of the prompt; pass 1 to read
-    the short parameter lines that other tools write.
-    """
-    *lines, last = text.strip().split("\n")
-    if not lines or len(_INFOTEXT_PARAM.findall(last)) < min_params:
-        lines.append(last)
-        last = ""
-    prompt, negative, in_negative = [], [], False
-    for line in lines:
-        line = line.strip()
-        if line.startswith("Negative prompt:"):
-            in_negative, line = True, line[len("Negative prompt:"):].strip()
-        (negative if in_negative else prompt).append(line)
-    params = {}
-    for key, value in _INFOTEXT_PARAM.findall(last):
-        if len(value) > 1 and value[0] == '"' and value[-1] == '"':
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
-        params[key.strip()] = value
-    return "\n".join(prompt), "\n".join(negative), params
+# ---- preview infotext with TI hashes -----------------------------------------------------------
 
 
 def ti_hashes(names_to_files: Mapping[str, str | os.PathLike]) -> str:
     """The value of the infotext `TI hashes` entry: `name: shorthash` pairs, comma separated."""
     return ", ".join(f"{name}: {a1111_shorthash(path)}" for name, path in names_to_files.items())
-
-
-def png_infotext(path: str | os.PathLike) -> str | None:
-    """The `parameters` text chunk of a PNG (A1111's infotext), if it has one."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return getattr(image, "text", {}).get("parameters")
-
-
-def png_prompt(path: str | os.PathLike) -> str | None:
-    """The prompt in a PNG's infotext, also when its parameter line is shorter than A1111 expects."""
-    infotext = png_infotext(path)
-    return parse_infotext(infotext, min_params=1)[0] if infotext else None
 
 
 def preview_infotext(interaction: SharedInteraction, preview: Path) -> str:
@@ -322,11 +273,16 @@ def _description_line(manifest: Mapping[str, Any]) -> str:
     return f"The interaction: {plain_prompt(fill_template(manifest['template'], o1=o1, o2=o2), names, description)}."
 
 
+def _word_pattern(word: str) -> re.Pattern[str]:
+    """`word` standing alone, not as part of a longer word."""
+    return re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
+
+
 def plain_prompt(prompt: str, names: Mapping[str, str], description: str) -> str:
     """The prompt in plain words: the R trigger becomes the description, the pose triggers go away."""
     for role, name in names.items():
         replacement = description if role == "r" else ""
-        prompt = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", lambda _, text=replacement: text, prompt)
+        prompt = _word_pattern(name).sub(lambda _, text=replacement: text, prompt)
     return re.sub(r"\s+([,.;:!?])", r"\1", " ".join(prompt.split()))
 
 
@@ -370,9 +326,12 @@ def model_card(interaction: SharedInteraction, repo_id: str, license: str | None
     reference = REFERENCE_BASE_MODELS.get(interaction.base_architecture)
     base_model = base_name if _REPO_ID.fullmatch(base_name) else reference
     prompt = interaction.example_prompt()
+    shown = {preview.name: png_prompt(preview) for preview in interaction.previews.values()}
+    # the widget shows only prompts that use the template: P1/P2 previews show one subject alone
     widget = [
-        {"text": png_prompt(preview) or prompt, "output": {"url": preview.name}}
-        for preview in interaction.previews.values()
+        {"text": text, "output": {"url": name}}
+        for name, text in shown.items()
+        if text and all(_word_pattern(trigger).search(text) for trigger in interaction.names.values())
     ] or [{"text": prompt}]
     data = ModelCardData(
         base_model=base_model,

@@ -15,7 +15,7 @@ from .errors import InterInvError, TrainingInterrupted
 from .exemplars import STAGE1_SLOTS, Exemplar, SubjectImage, cached_latents, check_template, fill_template, probe_mask
 from .job import Job
 from .noise import add_noise, sample_timesteps, timestep_weights, training_target
-from .prior import VocabStats, load_vocabulary, vocab_stats
+from .prior import VocabStats, load_vocabulary, steering_loss, vocab_stats, word_vectors
 from .resume import fingerprint, load_state, save_state
 from .tokens import PseudoWord, new_word, token_names
 
@@ -207,18 +207,25 @@ def train_stage1(host, images: dict[str, Sequence[SubjectImage]], cfg: TrainConf
 
 
 # --- stage 2 ---------------------------------------------------------------------------------------
-def train_stage2(host, exemplars: Sequence[Exemplar], poses: dict[str, PseudoWord], cfg: TrainConfig, workdir: Path,
-                 job: Job, resume: bool = False, cache_dir: Path | None = None, export: Callable | None = None,
-                 finished_only: bool = False) -> PseudoWord:
-    """Learn R on the two-subject exemplars, P1* and P2* frozen, with the preposition prior and λ·L_CA."""
+def train_stage2(host, exemplars: Sequence[Exemplar], poses: dict[str, PseudoWord] | None, cfg: TrainConfig,
+                 workdir: Path, job: Job, resume: bool = False, cache_dir: Path | None = None,
+                 export: Callable | None = None, finished_only: bool = False) -> PseudoWord:
+    """Learn R on the two-subject exemplars, P1* and P2* frozen, with the preposition prior and λ·L_CA.
+
+    Without pose words (`poses=None`, the relation-only baselines) the captions read "O1 [R] O2".
+    """
     scfg, names = cfg.stage2, token_names(cfg.name)
+    if not poses and scfg.ca_weight:
+        raise InterInvError("The cross-attention loss needs the pose words of stage 1; set stage2.ca_weight to 0.")
     size = (cfg.resolution, cfg.resolution)
     mean, std = cached_latents(host, [e.image for e in exemplars], size, cache_dir)
     prep_prior = priors(host, cfg.prior.prepositions, cfg.prior.subwords, job)
-    relation = new_word(names["r"], _relation_init(scfg.r_init, poses, prep_prior), cfg.num_vectors,
+    relation = new_word(names["r"], _relation_init(host, scfg.r_init, poses, prep_prior), scfg.r_vectors or cfg.num_vectors,
                         prep_prior if cfg.prior.enabled else None)
+    poses = poses or {}
     frozen = {w.name: {k: v.detach() for k, v in w.effective().items()} for w in poses.values()}
-    counts = {w.name: w.num_vectors for w in (poses["p1"], relation, poses["p2"])}
+    counts = {w.name: w.num_vectors for w in (poses.get("p1"), relation, poses.get("p2")) if w is not None}
+    steer = _steering(host, cfg, exemplars) if scfg.steer_weight else None
     weights = timestep_weights(len(host.alphas_cumprod), scfg.timesteps, scfg.importance_alpha)
     latent_size = (mean.shape[-2], mean.shape[-1])
     layers = select_layers(host.cross_attention_layers(latent_size), cfg.probe.side or cfg.resolution // cfg.probe.divisor)
@@ -239,15 +246,19 @@ def train_stage2(host, exemplars: Sequence[Exemplar], poses: dict[str, PseudoWor
         prompts = captions(index, choices)
         x_t, t, target = noisy_batch(host, x0, generator, weights)
         cond = host.encode_prompts(prompts, {**frozen, relation.name: relation.effective()})
-        if not scfg.ca_weight:
-            mse = F.mse_loss(host.predict(x_t, t, cond).float(), target.float())
-            return {"loss": mse, "mse": mse}
-        columns = torch.tensor([_columns(host, p, counts) for p in prompts])
-        with probe.capture(columns):
-            mse = F.mse_loss(host.predict(x_t, t, cond).float(), target.float())
-        p1_map, r_map, p2_map = _split_maps(probe.maps(), counts)
-        ca = cross_attention_loss(r_map, relation_target(p1_map, p2_map, masks[index].to(r_map.device)))
-        return {"loss": mse + scfg.ca_weight * ca, "mse": mse, "ca": ca}
+        losses = {}
+        if scfg.ca_weight:
+            columns = torch.tensor([_columns(host, p, counts) for p in prompts])
+            with probe.capture(columns):
+                losses["mse"] = F.mse_loss(host.predict(x_t, t, cond).float(), target.float())
+            p1_map, r_map, p2_map = _split_maps(probe.maps(), counts)
+            losses["ca"] = cross_attention_loss(r_map, relation_target(p1_map, p2_map, masks[index].to(r_map.device)))
+        else:
+            losses["mse"] = F.mse_loss(host.predict(x_t, t, cond).float(), target.float())
+        if steer is not None:
+            losses["steer"] = steer(relation, generator)
+        weights_by_term = {"mse": 1.0, "ca": scfg.ca_weight, "steer": scfg.steer_weight}
+        return {"loss": sum(weights_by_term[k] * v for k, v in losses.items()), **losses}
 
     def preview(step_no: int) -> None:
         caption = _stage2_caption(exemplars[0], 0, poses, relation)
@@ -262,17 +273,40 @@ def train_stage2(host, exemplars: Sequence[Exemplar], poses: dict[str, PseudoWor
     return relation
 
 
-def _relation_init(mode: str, poses: dict[str, PseudoWord], prep_prior: dict[str, VocabStats]):
-    if mode == "poses":
+def _relation_init(host, mode: str, poses: dict[str, PseudoWord] | None, prep_prior: dict[str, VocabStats]):
+    if mode == "poses" and poses:
         return {key: (poses["p1"].raw[key].detach() + poses["p2"].raw[key].detach()) / 2 for key in poses["p1"].raw}
     if mode == "prepositions":
         return {key: s.mean for key, s in prep_prior.items()}
-    raise InterInvError(f"stage2.r_init must be 'poses' or 'prepositions', got '{mode}'.")
+    if mode.startswith("word:") and mode[5:].strip():
+        return word_init(host, mode[5:].strip(), prep_prior)
+    raise InterInvError(
+        f"stage2.r_init must be 'poses' (needs stage 1), 'prepositions' or 'word:<a word>', got '{mode}'."
+    )
+
+
+def _steering(host, cfg: TrainConfig, exemplars: Sequence[Exemplar]):
+    """ReVersion's steering loss on R: prepositions are positives, the subject words negatives."""
+    positives = {k: word_vectors(rows, "single") for k, rows in host.token_rows(load_vocabulary(cfg.prior.prepositions)).items()}
+    subjects = sorted({s for e in exemplars for s in e.subjects})
+    negatives = {k: torch.stack([r.mean(dim=0) for r in rows]) for k, rows in host.token_rows(subjects).items()}
+    scfg = cfg.stage2
+
+    def loss(relation: PseudoWord, generator: torch.Generator) -> torch.Tensor:
+        vectors = relation.effective()
+        terms = []
+        for key, rows in positives.items():
+            chosen = torch.randperm(rows.shape[0], generator=generator)[: scfg.steer_positives]
+            terms.append(steering_loss(vectors[key].mean(dim=0), rows[chosen], negatives[key], scfg.steer_temperature))
+        return torch.stack(terms).mean()
+    return loss
 
 
 def _stage2_caption(exemplar: Exemplar, choice: int, poses: dict[str, PseudoWord], relation: PseudoWord) -> str:
+    """A stage-2 caption; without pose words their slots stay empty ("a cat [R] a dog")."""
     o1, o2 = exemplar.subjects
-    return fill_template(exemplar.templates[choice], o1=o1, o2=o2, p1=poses["p1"].name, r=relation.name, p2=poses["p2"].name)
+    pose_names = {role: poses[role].name if role in poses else "" for role in ("p1", "p2")}
+    return fill_template(exemplar.templates[choice], o1=o1, o2=o2, r=relation.name, **pose_names)
 
 
 def _columns(host, prompt: str, counts: dict[str, int]) -> list[int]:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from .config import TrainConfig
 from .errors import InterInvError
-from .exemplars import Interaction, load_interaction, load_subject_images
+from .exemplars import STAGE1_FILE, Interaction, load_interaction, load_subject_images
 from .export import ExportInfo, export_interaction, write_snapshot
 from .job import Job
+from .prepare import PrepareOptions, default_out, prepare, with_prepared
 from .stages import train_stage1, train_stage2
 from .tokens import check_slug, token_names
 
@@ -28,6 +29,8 @@ class TrainRequest:
     restart: bool = False  # discard saved states and train from scratch
     pt: bool = False  # also write A1111 .pt files
     previews: bool = True  # write <name>.preview.png sidecars
+    work: Path | None = None  # resumable state, snapshots and latent cache; default <out>/.interinv
+    prepare: PrepareOptions | None = None  # when no stage-1 images exist, run `prepare` with these options first
 
 
 def workdir(out: Path) -> Path:
@@ -36,13 +39,28 @@ def workdir(out: Path) -> Path:
 
 
 def stage1_folder(request: TrainRequest) -> Path:
-    for folder in (request.stage1_images, request.exemplars / STAGE1_FOLDER, request.out / STAGE1_FOLDER):
-        if folder is not None and folder.is_dir():
-            return folder
-    raise InterInvError(
-        f"No stage-1 images found (looked in {request.exemplars / STAGE1_FOLDER} and {request.out / STAGE1_FOLDER}). "
-        "Run 'interinv prepare' to render them, or pass --stage1-images with p1/ and p2/ folders."
-    )
+    """The stage-1 images: --stage1-images, else <exemplars>/stage1, a finished <exemplars>/prepared/stage1, <out>/stage1."""
+    folder = _existing_stage1(request)
+    if folder is None:
+        raise InterInvError(
+            f"No stage-1 images found (looked in {request.exemplars / STAGE1_FOLDER}, "
+            f"{_prepared_stage1(request)} and {request.out / STAGE1_FOLDER}). "
+            "Run 'interinv prepare' to render them, or pass --stage1-images with p1/ and p2/ folders."
+        )
+    return folder
+
+
+def _prepared_stage1(request: TrainRequest) -> Path:
+    return default_out(request.exemplars) / STAGE1_FOLDER
+
+
+def _existing_stage1(request: TrainRequest) -> Path | None:
+    if request.stage1_images is not None:
+        return request.stage1_images  # given explicitly: if it is missing, loading it says so
+    prepared = _prepared_stage1(request)
+    if (prepared / STAGE1_FILE).is_file():  # without its stage1.json a prepare run did not finish
+        return prepared
+    return next((f for f in (request.exemplars / STAGE1_FOLDER, request.out / STAGE1_FOLDER) if f.is_dir()), None)
 
 
 def export_info(interaction: Interaction, cfg: TrainConfig) -> ExportInfo:
@@ -70,9 +88,14 @@ def run_training(host, request: TrainRequest, cfg: TrainConfig, job: Job, steps:
     """Stage 1, stage 2 and export (or some of them: the others must have finished); the manifest path."""
     check_slug(cfg.name)
     interaction = load_interaction(request.exemplars)
-    images = load_subject_images(stage1_folder(request), dict(zip(("p1", "p2"), interaction.exemplars[0].subjects)))
+    if request.prepare is not None and _existing_stage1(request) is None:
+        job.log("no stage-1 images yet: running prepare")
+        prepare(host, request.exemplars, request.prepare, job)
+    stage1 = stage1_folder(request)
+    interaction = with_prepared(interaction, stage1.parent)
+    images = load_subject_images(stage1, dict(zip(("p1", "p2"), interaction.exemplars[0].subjects)))
     ensure_writable(request.out)
-    work = workdir(request.out)
+    work = request.work or workdir(request.out)
     if request.restart and (work / "state").is_dir():
         shutil.rmtree(work / "state")
     snapshot = lambda words, step: write_snapshot(work / "snapshots", words, host.family, step)  # noqa: E731

@@ -12,6 +12,7 @@ import torch
 from interinv.testbed import tiny_pipeline
 
 LATENT_FACTOR = 8  # A1111 assumes factor 8 (processing.opt_f)
+LAYER_NORM_BIAS = 0.1  # spread of the CLIP's final LayerNorm bias; a trained CLIP's is far from zero
 
 
 class DiagonalGaussianDistribution:
@@ -37,7 +38,7 @@ class CLIPTextModel(torch.nn.Module):
 
     def __init__(self, text_model):
         super().__init__()
-        self.text_model = text_model
+        self.text_model = getattr(text_model, "text_model", text_model)  # transformers 4 nests it; 5 does not
 
     def forward(self, input_ids=None, output_hidden_states=False):
         return self.text_model(input_ids=input_ids, output_hidden_states=output_hidden_states)
@@ -63,6 +64,17 @@ class DiffusionWrapper(torch.nn.Module):
         return self.diffusion_model(x, t, context=torch.cat(c_crossattn, 1))
 
 
+def _train_like_final_norm(text_model) -> None:
+    """Give the final LayerNorm a random bias, as a trained CLIP has.
+
+    With the initial bias of zero every output row has mean ~0, so the batch mean can be exactly 0.0, and
+    A1111's emphasis step (`z * (original_mean / new_mean)`, also done with all multipliers 1) turns the
+    whole conditioning into 0/0 = NaN. Real checkpoints never get there; the random stand-in did.
+    """
+    with torch.no_grad():
+        text_model.final_layer_norm.bias.normal_(0.0, LAYER_NORM_BIAS)
+
+
 def _autoencoder():
     from diffusers import AutoencoderKL
 
@@ -76,10 +88,12 @@ class LatentDiffusion(torch.nn.Module):
         super().__init__()
         pipe = tiny_pipeline(seed=seed)
         torch.manual_seed(seed)
+        text_model = CLIPTextModel(pipe.text_encoder)
+        _train_like_final_norm(text_model.text_model)
         self.parameterization = parameterization
         self.model = DiffusionWrapper(UNetModel(pipe.unet))
         self.first_stage_model = _autoencoder()
-        self.cond_stage_model = FrozenCLIPEmbedder(pipe.tokenizer, CLIPTextModel(pipe.text_encoder))
+        self.cond_stage_model = FrozenCLIPEmbedder(pipe.tokenizer, text_model)
         self.register_buffer("scale_factor", torch.tensor(0.18215))
         self.register_buffer("alphas_cumprod", pipe.scheduler.alphas_cumprod.float().clone())
         self.alphas_cumprod_original = self.alphas_cumprod

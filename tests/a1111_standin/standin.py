@@ -1,11 +1,16 @@
-"""Boot the stand-in WebUI: a fresh model, options, state, callbacks and script runners."""
+"""Boot the stand-in WebUI: a fresh model, options, state, callbacks and script runners; and the fixtures
+the WebUI tests share (import them into a test module to use them)."""
 
 from pathlib import Path
 
+import pytest
 from ldm_tiny import LatentDiffusion
+from modules import scripts
+
+from interinv.demo import write_demo_set
 
 
-class DefaultsCheckingScript:
+class DefaultsCheckingScript(scripts.Script):
     """Another always-on extension's script: it fails, like real ones do, when its args are missing."""
 
     def __init__(self):
@@ -49,3 +54,22 @@ def boot(data_dir, *, parameterization="eps", family="sd1", controlnet_models=("
         runner.add_alwayson(controlnet, [external_code.ControlNetUnit() for _ in range(shared.opts.control_net_unit_count)])
     scripts.scripts_txt2img = runner
     return {"model": shared.sd_model, "controlnet": controlnet, "other": other, "data_dir": data_dir}
+
+
+@pytest.fixture()
+def webui(tmp_path):
+    """A freshly started stand-in WebUI whose data folder is tmp_path/webui."""
+    return boot(tmp_path / "webui")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo data set: 2 exemplars with pose JSON, and 2 single-subject images per subject."""
+    return write_demo_set(tmp_path_factory.mktemp("demo"), count=2, singles=2)
+
+
+def a1111_host():
+    """InterInv's A1111 host on the stand-in's loaded checkpoint, previews at 64 px."""
+    from interinv.hosts.a1111_host import A1111Host
+
+    return A1111Host(preview_size=64)

@@ -25,6 +25,8 @@ from .base import ENCODERS, Vectors, check_family
 SDP_TITLE = "sdp - scaled dot product"  # apply_optimizations matches full titles; unknown ones fall back silently
 SDP_NAME = "sdp"
 OPENPOSE = "openpose"
+# Substrings that mark a ControlNet model's base family in its file name, e.g. control_v11p_sd15_openpose
+FAMILY_TAGS = {"sd1": ("sd15", "sd14", "sd1.5", "sd_15"), "sd2": ("sd21", "sd20", "sd2.1", "sd2"), "sdxl": ("xl",)}
 SAMPLER = "Euler a"
 MAX_INIT_TOKENS = 75  # one prompt chunk: every word of a vocabulary fits
 DOWNSAMPLES = tuple(2**i for i in range(8))  # spatial factors a UNet level can have
@@ -235,6 +237,10 @@ class A1111Host:
         return _modules()[1].autocast()
 
     # --- generation --------------------------------------------------------------------------------
+    @property
+    def can_generate_poses(self) -> bool:
+        return controlnet_missing(self.family) is None
+
     def generate(
         self,
         prompt: str,
@@ -305,11 +311,22 @@ def external_code():
     return None
 
 
+def _model_family(name: str) -> str | None:
+    """The family a ControlNet's name says it was trained for; None when it names none (SDXL tags win: 'sdxl')."""
+    lowered = name.lower()
+    return next((family for family in ("sdxl", "sd2", "sd1") if any(t in lowered for t in FAMILY_TAGS[family])), None)
+
+
 def openpose_model(models: Sequence[str], family: str) -> str | None:
-    """The first openpose ControlNet for the model family (sd15 names for SD1, sd21/sd2 for SD2)."""
-    tags = {"sd1": ("sd15", "sd1"), "sd2": ("sd21", "sd2")}[family]
+    """The openpose ControlNet of get_models() for the model family.
+
+    A name tagged with the family wins; for SD1, which most untagged openpose models are made for, an
+    untagged name is accepted next. A model tagged for another family is never used.
+    """
     poses = [m for m in models if OPENPOSE in m.lower()]
-    return next((m for m in poses if any(t in m.lower() for t in tags)), None) or (poses[0] if family == "sd1" and poses else None)
+    tagged = next((m for m in poses if _model_family(m) == family), None)
+    untagged = next((m for m in poses if _model_family(m) is None), None)
+    return tagged or (untagged if family == "sd1" else None)
 
 
 def controlnet_missing(family: str) -> str | None:

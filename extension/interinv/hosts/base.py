@@ -48,6 +48,7 @@ class Host(Protocol):
     model_name: str  # a readable identity for manifests and cache keys
     latent_factor: int  # image side / latent side
     grad_scaling: bool  # whether the loss needs a GradScaler (fp16 autocast)
+    can_generate_poses: bool  # whether generate() can follow a pose_image (an openpose ControlNet is available)
 
     def token_rows(self, words: Sequence[str]) -> dict[str, list[torch.Tensor]]:
         """Per encoder, each word's input token-embedding rows [n_tokens, D] (no BOS/EOS)."""

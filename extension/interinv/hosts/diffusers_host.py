@@ -213,6 +213,10 @@ class DiffusersHost:
             return self.pipe(**kwargs).images[0]
         return self._controlnet_pipe()(image=pose_image.convert("RGB").resize((width, height)), **kwargs).images[0]
 
+    @property
+    def can_generate_poses(self) -> bool:
+        return self.controlnet is not None
+
     def _controlnet_pipe(self):
         if self.controlnet is None:
             raise InterInvError(

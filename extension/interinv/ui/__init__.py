@@ -1,1 +1,1 @@
-"""The WebUI shell: the Interaction Inversion tab, its jobs, the HTTP API and the file publishing."""
+"""The WebUI shell: the Interaction Inversion tab, its jobs and the HTTP API."""

@@ -1,6 +1,6 @@
 """The HTTP API under the WebUI's FastAPI app: /interinv/v1/...
 
-POST /interinv/v1/train                      -> {"task_id": ...} at once (tasks run FIFO)
+POST /interinv/v1/train                      -> {"task_id": ...} at once (tasks run FIFO, one at a time)
 GET  /interinv/v1/tasks/{task_id}            -> status, stage, step, total, loss, error, files
 POST /interinv/v1/tasks/{task_id}/interrupt  -> stops the task (its state is saved for resume)
 GET  /interinv/v1/interactions               -> installed interactions with their manifests
@@ -17,7 +17,8 @@ from pathlib import Path
 from ..config import config_from_dict
 from ..errors import InterInvError
 from ..export import load_manifest
-from . import jobs, publish
+from ..share import INSTALL_FOLDER
+from . import jobs
 
 PREFIX = "/interinv/v1"
 DEFAULT_MAX_UPLOAD = 64 * 1024 * 1024  # bytes per request
@@ -49,12 +50,12 @@ def allowed_roots() -> list[Path]:
     return [r.resolve() for r in roots]
 
 
-def _server_path(value: str, field: str) -> Path:
+def _server_path(value: str, field: str, folder: bool = False) -> Path:
     path = Path(value).expanduser().resolve()
     if not any(path == root or root in path.parents for root in allowed_roots()):
         raise FieldError(field, f"'{value}' is outside the WebUI's data folder and the configured InterInv root.")
-    if not path.is_file():
-        raise FieldError(field, f"'{value}' is not a file on the server.")
+    if not (path.is_dir() if folder else path.is_file()):
+        raise FieldError(field, f"'{value}' is not a {'folder' if folder else 'file'} on the server.")
     return path
 
 
@@ -89,10 +90,17 @@ def spec_from_body(body: dict) -> jobs.TrainSpec:
     if not (isinstance(subjects, list) and len(subjects) == 2 and all(isinstance(s, str) and s for s in subjects)):
         raise FieldError("subjects", "expected two subject words, e.g. [\"man\", \"woman\"].")
     uploads = jobs.data_root() / "uploads" / uuid.uuid4().hex
-    images = body.get("images")
+    images = body.get("images", [])
     if not isinstance(images, list):
         raise FieldError("images", "expected a list of images.")
     exemplars = [_image(v, f"images[{i}]", uploads) for i, v in enumerate(images)]
+    folder_poses = []
+    if body.get("folder") is not None:
+        if not isinstance(body["folder"], str):
+            raise FieldError("folder", "expected a server folder path string.")
+        found, folder_poses = jobs.folder_images(_server_path(body["folder"], "folder", folder=True))
+        exemplars += [_server_path(str(p), "folder") for p in found]  # a link inside may point elsewhere
+        folder_poses = [_server_path(str(p), "folder") for p in folder_poses]
     stage1 = body.get("stage1") or {}
     if not isinstance(stage1, dict):
         raise FieldError("stage1", "expected {\"p1\": [...], \"p2\": [...]}.")
@@ -110,13 +118,25 @@ def spec_from_body(body: dict) -> jobs.TrainSpec:
         config = config_from_dict({**(body.get("config") or {}), "name": name}, "config")
     except (InterInvError, TypeError) as exc:
         raise FieldError("config", str(exc)) from exc
+    source = body.get("stage1_source", "upload" if any(singles.values()) else "controlnet")
+    if source not in jobs.STAGE1_SOURCES:
+        raise FieldError("stage1_source", f"expected one of {', '.join(jobs.STAGE1_SOURCES)}.")
+    per_subject, sample_steps = (_count(body, key, default) for key, default in (("per_subject", 8), ("sample_steps", 20)))
     return jobs.TrainSpec(name=name, subjects=(subjects[0], subjects[1]), exemplars=exemplars, stage1=singles,
-                          config=config, poses=poses, overwrite=bool(body.get("overwrite", False)),
-                          resume=bool(body.get("resume", False)))
+                          config=config, poses=poses + folder_poses, overwrite=bool(body.get("overwrite", False)),
+                          resume=bool(body.get("resume", False)), source=source, per_subject=per_subject,
+                          sample_steps=sample_steps)
+
+
+def _count(body: dict, key: str, default: int) -> int:
+    value = body.get(key, default)
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        raise FieldError(key, "expected a whole number of at least 1.")
+    return value
 
 
 def installed_interactions() -> list[dict]:
-    folder = jobs.embeddings_dir() / publish.INTERACTIONS_FOLDER
+    folder = jobs.embeddings_dir() / INSTALL_FOLDER
     found = []
     for manifest_path in sorted(folder.glob("*/*.interaction.json")) if folder.is_dir() else []:
         try:
@@ -151,6 +171,19 @@ def _auth_dependency():
     return [Depends(check)]
 
 
+async def _bounded_body(request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is known to exceed `limit` bytes (never read past it)."""
+    if int(request.headers.get("content-length") or 0) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def register(app, host_factory=None) -> None:
     """Add the routes to the WebUI's FastAPI app (idempotent across UI reloads)."""
     from fastapi import Request
@@ -161,11 +194,10 @@ def register(app, host_factory=None) -> None:
     dependencies = _auth_dependency()
 
     async def train(request: Request):
-        if int(request.headers.get("content-length") or 0) > _max_upload():
-            return JSONResponse({"detail": f"Request larger than {_max_upload() // 2**20} MB."}, status_code=413)
-        raw = await request.body()
-        if len(raw) > _max_upload():
-            return JSONResponse({"detail": f"Request larger than {_max_upload() // 2**20} MB."}, status_code=413)
+        raw = await _bounded_body(request, _max_upload())
+        if raw is None:
+            return JSONResponse({"detail": f"Request larger than {_max_upload() // 2**20} MB (Settings > "
+                                           "Interaction Inversion > Largest HTTP API request)."}, status_code=413)
         try:
             body = json.loads(raw or b"null")
         except ValueError as exc:

@@ -7,6 +7,7 @@ running when the browser tab closes; `interrupt` stops it at the next step with 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import queue
@@ -18,15 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ..config import TrainConfig
+from ..config import TrainConfig, config_from_dict
 from ..errors import InterInvError, TrainingInterrupted
-from ..exemplars import SPEC_FILE, STAGE1_FILE
+from ..exemplars import SPEC_FILE, STAGE1_FILE, image_files
+from ..hosts.a1111_host import A1111Host, controlnet_missing
 from ..job import Job
+from ..prepare import PREPARED_FOLDER, PrepareOptions, Prepared, prepare
+from ..share import INSTALL_FOLDER
 from ..tokens import check_slug
 from ..train import TrainRequest, run_training
-from . import publish
 
 PREVIEWS_KEPT = 8  # preview images a task keeps for the gallery
+
+
+STAGE1_SOURCES = ("controlnet", "crops", "upload")  # render with ControlNet, crop the exemplars, or the user's images
+TASK_FILE = "task.json"  # what a task was started with; Resume reads it back
 
 
 @dataclass
@@ -36,11 +43,14 @@ class TrainSpec:
     name: str
     subjects: tuple[str, str]
     exemplars: list[Path]  # two-subject images (pose JSON and masks beside them are used when present)
-    stage1: dict[str, list[Path]]  # "p1"/"p2" -> single-subject images
+    stage1: dict[str, list[Path]]  # "p1"/"p2" -> the user's single-subject images (source "upload")
     config: TrainConfig
     poses: list[Path] = field(default_factory=list)  # OpenPose JSON named like the images they describe
     overwrite: bool = False  # replace existing files in the embeddings folder
     resume: bool = False  # continue the interrupted task of the same name
+    source: str = "controlnet"  # where the stage-1 images come from: one of STAGE1_SOURCES
+    per_subject: int = 8  # stage-1 images rendered (or cropped) per subject of each exemplar
+    sample_steps: int = 20  # sampling steps of each rendered stage-1 image
 
 
 @dataclass
@@ -56,14 +66,17 @@ class Task:
     files: list[str] = field(default_factory=list)
     loaded: list[str] = field(default_factory=list)
     previews: list = field(default_factory=list)
+    contact_sheet: str | None = None
     log: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
 
     def summary(self) -> dict:
+        position = queue_position(self)
         return {"task_id": self.id, "name": self.spec.name, "status": self.status, "stage": self.stage,
                 "step": self.step, "total": self.total, "loss": self.loss, "error": self.error, "files": self.files,
-                "loaded": self.loaded, "queue_position": queue_position(self)}
+                "loaded": self.loaded, "contact_sheet": self.contact_sheet, "queue_position": position,
+                "message": f"queued: {position - 1} task(s) ahead of it" if position else ""}
 
 
 class WebUIJob(Job):
@@ -82,17 +95,18 @@ class WebUIJob(Job):
     def update(self, stage: str, step: int, losses: dict[str, float]) -> None:
         from modules import shared
 
-        self.task.step, self.task.loss = step, losses.get("loss")
+        self.task.step, self.task.loss = step, losses.get("loss", self.task.loss)
         shared.state.job_no = step
-        terms = ", ".join(f"{k} {v:.4f}" for k, v in losses.items())
-        shared.state.textinfo = f"{stage}: step {step} of {self.task.total}, {terms}"
+        terms = "".join(f", {k} {v:.4f}" for k, v in losses.items())
+        shared.state.textinfo = f"{stage}: step {step} of {self.task.total}{terms}"
 
     def preview(self, stage: str, step: int, images: Sequence, captions: Sequence[str]) -> None:
         from modules import shared
 
         if images:
             shared.state.assign_current_image(images[0])
-        self.task.previews = (self.task.previews + list(zip(images, captions)))[-PREVIEWS_KEPT:]
+        labelled = [(image, f"{stage} step {step}: {caption}") for image, caption in zip(images, captions)]
+        self.task.previews = (self.task.previews + labelled)[-PREVIEWS_KEPT:]
 
     def log(self, message: str) -> None:
         self.task.log.append(message)
@@ -117,23 +131,47 @@ def embeddings_dir() -> Path:
     return Path(shared.cmd_opts.embeddings_dir)
 
 
+def interaction_folder(name: str) -> Path:
+    """Where a finished interaction goes: <embeddings dir>/interactions/<slug>/."""
+    return embeddings_dir() / INSTALL_FOLDER / check_slug(name)
+
+
 def task_folder(name: str) -> Path:
-    """Where a task's inputs, resumable state and outputs live; outside the embeddings folder."""
+    """A task's inputs, prepared poses and images, resumable state and latents; outside the embeddings folder,
+    whose every file the WebUI tries to load as an embedding."""
     return data_root() / "tasks" / check_slug(name)
 
 
-def stage_inputs(spec: TrainSpec, folder: Path) -> TrainRequest:
-    """Copy the images into the layout the engine reads: exemplars/ + interaction.json, stage1/ + stage1.json."""
-    exemplars, stage1 = folder / "exemplars", folder / "stage1"
-    if not spec.resume:
-        for sub in (exemplars, stage1):
-            shutil.rmtree(sub, ignore_errors=True)
+def folder_images(folder: str | Path) -> tuple[list[Path], list[Path]]:
+    """The exemplar images of a server folder, and the OpenPose JSON files beside them."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise InterInvError(f"The exemplar folder '{folder}' does not exist on the server. Give a folder of images.")
+    images = image_files(folder)
+    return images, [folder / f"{i.stem}.json" for i in images if (folder / f"{i.stem}.json").is_file()]
+
+
+def stage_inputs(spec: TrainSpec, folder: Path) -> TrainSpec:
+    """Copy the inputs into the layout the engine reads (exemplars/ + interaction.json, stage1/ + stage1.json)
+    and record the spec; on resume, the spec recorded when the task started, inputs already in place."""
+    if spec.resume:
+        if not (folder / TASK_FILE).is_file():
+            raise InterInvError(f"There is no task named '{spec.name}' to resume in '{folder.parent}'. Press Train "
+                                "to start it.")
+        return load_spec(folder, spec)
+    if spec.source not in STAGE1_SOURCES:
+        raise InterInvError(f"Unknown stage-1 source '{spec.source}'; choose one of {', '.join(STAGE1_SOURCES)}.")
     if len(spec.exemplars) < 2:
-        raise InterInvError("Upload at least 2 exemplar images of the interaction (4-10 works best).")
-    for side in ("p1", "p2"):
-        if not spec.stage1.get(side):
-            raise InterInvError(f"Stage 1 needs single-subject images for {side}: upload them, or render them "
-                                "with ControlNet (see the Stage 1 section).")
+        raise InterInvError("Give at least 2 exemplar images of the interaction (4-10 works best): upload them "
+                            "or name a folder on the server.")
+    if spec.source == "upload":
+        for side in ("p1", "p2"):
+            if not spec.stage1.get(side):
+                raise InterInvError(f"Stage 1 from your own images needs single-subject images for {side}: upload "
+                                    "them, or choose ControlNet or the crop fallback as the stage-1 source.")
+    exemplars, stage1 = folder / "exemplars", folder / "stage1"
+    for sub in (exemplars, stage1):
+        shutil.rmtree(sub, ignore_errors=True)
     exemplars.mkdir(parents=True, exist_ok=True)
     for index, path in enumerate(spec.exemplars):
         shutil.copy2(path, exemplars / f"{index:02d}{Path(path).suffix.lower()}")
@@ -141,49 +179,93 @@ def stage_inputs(spec: TrainSpec, folder: Path) -> TrainRequest:
         if pose is not None:
             shutil.copy2(pose, exemplars / f"{index:02d}.json")
     (exemplars / SPEC_FILE).write_text(json.dumps({"name": spec.name, "subjects": list(spec.subjects)}))
-    entries = {}
-    for side, subject in zip(("p1", "p2"), spec.subjects):
-        (stage1 / side).mkdir(parents=True, exist_ok=True)
-        entries[side] = []
-        for index, path in enumerate(spec.stage1[side]):
-            name = f"{side}/{index:02d}{Path(path).suffix.lower()}"
-            shutil.copy2(path, stage1 / name)
-            entries[side].append({"file": name, "subject": subject})
-    (stage1 / STAGE1_FILE).write_text(json.dumps(entries))
-    return TrainRequest(exemplars=exemplars, out=folder / "out", stage1_images=stage1, resume=spec.resume)
+    if spec.source == "upload":
+        entries = {}
+        for side, subject in zip(("p1", "p2"), spec.subjects):
+            (stage1 / side).mkdir(parents=True, exist_ok=True)
+            entries[side] = []
+            for index, path in enumerate(spec.stage1[side]):
+                name = f"{side}/{index:02d}{Path(path).suffix.lower()}"
+                shutil.copy2(path, stage1 / name)
+                entries[side].append({"file": name, "subject": subject})
+        (stage1 / STAGE1_FILE).write_text(json.dumps(entries))
+    record = {"subjects": list(spec.subjects), "source": spec.source, "per_subject": spec.per_subject,
+              "sample_steps": spec.sample_steps, "config": spec.config.to_dict()}
+    (folder / TASK_FILE).write_text(json.dumps(record, indent=1))
+    return spec
+
+
+def load_spec(folder: Path, spec: TrainSpec) -> TrainSpec:
+    """The spec a task was started with (the new one's name, overwrite and resume choices kept)."""
+    try:
+        record = json.loads((folder / TASK_FILE).read_text())
+        config = config_from_dict(record["config"], f"{folder / TASK_FILE} config")
+        return dataclasses.replace(spec, subjects=tuple(record["subjects"]), source=record["source"],
+                                   per_subject=int(record["per_subject"]), sample_steps=int(record["sample_steps"]),
+                                   config=config, exemplars=[], poses=[], stage1={})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InterInvError(f"'{folder / TASK_FILE}' is damaged ({exc}); press Train to start this interaction "
+                            "over.") from exc
+
+
+def prepare_options(spec: TrainSpec, source: str | None = None) -> PrepareOptions:
+    """prepare's options for a task: stage-1 images at the training resolution, annotators from --interinv-annotator-dir."""
+    from modules import shared
+
+    return PrepareOptions(source=source or spec.source, per_subject=spec.per_subject, steps=spec.sample_steps,
+                          resolution=spec.config.resolution,
+                          annotator=getattr(shared.cmd_opts, "interinv_annotator_dir", None))
+
+
+def prepare_task(host, spec: TrainSpec, folder: Path, job: Job, source: str | None = None) -> Prepared:
+    """Poses, masks, stage-1 images (ControlNet or crops) and the contact sheet, in <task>/prepared/."""
+    if (source or spec.source) == "controlnet":
+        problem = controlnet_missing(host.family)
+        if problem:
+            raise InterInvError(problem)
+    return prepare(host, folder / "exemplars", prepare_options(spec, source), job, out=folder / PREPARED_FOLDER)
+
+
+def training_request(spec: TrainSpec, folder: Path, stage1: Path) -> TrainRequest:
+    """Train from the task folder into the embeddings folder; a new Train discards an older task's saved state."""
+    return TrainRequest(exemplars=folder / "exemplars", out=interaction_folder(spec.name), stage1_images=stage1,
+                        resume=spec.resume, restart=not spec.resume, work=folder / "work")
 
 
 # --- running ---------------------------------------------------------------------------------------------
-def execute(task: Task, host_factory=None) -> Task:
-    """Train, publish and load one task; the caller holds the WebUI's queue lock."""
-    from modules import shared, sd_hijack
+def execute(task: Task, host_factory=None, train: bool = True) -> Task:
+    """Prepare, train, export into the embeddings folder and load one task; the caller holds the queue lock.
 
-    from ..hosts.a1111_host import A1111Host
+    With `train` False only the poses, masks and contact sheet are made (crops stand in for own images).
+    """
+    from modules import sd_hijack, shared
 
     task.status = "running"
     try:
-        folder = task_folder(task.spec.name)
-        if not task.spec.resume:
-            target = publish.target_folder(embeddings_dir(), task.spec.name)
-            if target.exists() and any(target.iterdir()) and not task.spec.overwrite:
-                raise InterInvError(f"'{target}' already holds an interaction named '{task.spec.name}'. Tick "
-                                    "'Overwrite existing files' or choose another name.")
-        request = stage_inputs(task.spec, folder)
-        host = (host_factory or A1111Host)()
-        run_training(host, request, task.spec.config, WebUIJob(task))
-        copied = publish.publish(request.out, embeddings_dir(), task.spec.name, overwrite=task.spec.overwrite or task.spec.resume)
-        task.files = [str(p) for p in copied]
-        task.loaded = host.install_embeddings([str(p) for p in copied if p.suffix == ".safetensors"])
+        folder, target = task_folder(task.spec.name), interaction_folder(task.spec.name)
+        if train and not task.spec.resume and target.is_dir() and any(target.iterdir()) and not task.spec.overwrite:
+            raise InterInvError(f"'{target}' already holds an interaction named '{task.spec.name}'. Tick "
+                                "'Overwrite existing files' or choose another name.")
+        task.spec = stage_inputs(task.spec, folder)
+        host, job, stage1 = (host_factory or A1111Host)(), WebUIJob(task), folder / "stage1"
+        if task.spec.source != "upload" or not train:
+            prepared = prepare_task(host, task.spec, folder, job, "crops" if task.spec.source == "upload" else None)
+            task.contact_sheet = str(prepared.contact_sheet)
+            stage1 = stage1 if task.spec.source == "upload" else prepared.stage1
+        if train:
+            run_training(host, training_request(task.spec, folder, stage1), task.spec.config, job)
+            task.files = sorted(str(p) for p in target.iterdir() if p.is_file())
+            task.loaded = host.install_embeddings([f for f in task.files if f.endswith(".safetensors")])
         task.status = "done"
     except TrainingInterrupted as exc:
-        task.status, task.error = "interrupted", str(exc)
+        task.status, task.error = "interrupted", f"{exc} Press Resume to continue."
     except InterInvError as exc:
         task.status, task.error = "error", str(exc)
     except Exception as exc:  # shown to the user; the WebUI must keep running
         task.status, task.error = "error", f"{type(exc).__name__}: {exc}"
         task.log.append(traceback.format_exc())
     finally:
-        if task.status != "done":
+        if train and task.status != "done":
             sd_hijack.model_hijack.embedding_db.load_textual_inversion_embeddings(force_reload=True)
         shared.state.textinfo = None
         task.done.set()

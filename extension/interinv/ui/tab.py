@@ -1,4 +1,4 @@
-"""The Interaction Inversion tab: inputs, Train/Resume/Interrupt, progress, previews and the outcome."""
+"""The Interaction Inversion tab: inputs, stage-1 source, contact sheet, Train/Resume/Interrupt, live previews."""
 
 from __future__ import annotations
 
@@ -12,44 +12,90 @@ from ..errors import InterInvError
 from . import compat, jobs
 
 ELEM = "interinv"
+# The stage-1 source choices as the tab shows them, and the jobs.STAGE1_SOURCES value of each
+SOURCES = {
+    "ControlNet: render each subject alone in its pose (needs sd-webui-controlnet)": "controlnet",
+    "Crops of the exemplars (weaker: every image shows the same person)": "crops",
+    "My own single-subject images": "upload",
+}
+DEFAULT_SOURCE = next(iter(SOURCES))
+DEFAULTS = TrainConfig()
 
 
-def _spec(name, subject1, subject2, exemplars, poses, p1, p2, steps1, steps2, resolution, overwrite, resume):
-    if not (name or "").strip():
+def _paths(values) -> list[Path]:
+    return [Path(p) for p in compat.file_paths(values)]
+
+
+def _spec(name, subject1, subject2, exemplars, folder, poses, source, per_subject, sample_steps, p1, p2, steps1, steps2,
+          resolution, preview_every, overwrite, resume=False) -> jobs.TrainSpec:
+    """A TrainSpec from the form; Resume needs only the name (the rest was recorded when the task started)."""
+    name = (name or "").strip()
+    if not name:
         raise InterInvError("Give the interaction a name, e.g. 'kisshand'.")
+    config = TrainConfig(name=name, resolution=int(resolution or DEFAULTS.resolution))
+    if resume:
+        return jobs.TrainSpec(name=name, subjects=("", ""), exemplars=[], stage1={}, config=config, resume=True)
     if not (subject1 or "").strip() or not (subject2 or "").strip():
         raise InterInvError("Type the two subject words, e.g. 'man' and 'woman'.")
-    config = TrainConfig(name=name.strip(), resolution=int(resolution))
     config.stage1.steps, config.stage2.steps = int(steps1), int(steps2)
+    config.stage1.preview_every = config.stage2.preview_every = int(preview_every or 0)
+    images, jsons = jobs.folder_images(folder) if (folder or "").strip() else ([], [])
     return jobs.TrainSpec(
-        name=config.name, subjects=(subject1.strip(), subject2.strip()),
-        exemplars=[Path(p) for p in compat.file_paths(exemplars)],
-        stage1={"p1": [Path(p) for p in compat.file_paths(p1)], "p2": [Path(p) for p in compat.file_paths(p2)]},
-        config=config, poses=[Path(p) for p in compat.file_paths(poses)], overwrite=bool(overwrite), resume=resume,
+        name=name, subjects=(subject1.strip(), subject2.strip()), exemplars=_paths(exemplars) + images,
+        stage1={"p1": _paths(p1), "p2": _paths(p2)}, config=config, poses=_paths(poses) + jsons,
+        overwrite=bool(overwrite), source=SOURCES.get(source, "controlnet"), per_subject=int(per_subject or 1),
+        sample_steps=int(sample_steps or 1),
     )
 
 
+def _message(kind: str, text: str) -> str:
+    return f"<div class='{ELEM}-{kind}'><p>{html.escape(text)}</p></div>"
+
+
 def outcome_html(task: jobs.Task) -> str:
-    if task.status == "done":
-        rows = "".join(f"<li>{html.escape(n)}: loaded</li>" for n in task.loaded)
-        return (f"<div class='{ELEM}-done'><p>Trained '{html.escape(task.spec.name)}'. Use it in txt2img as "
-                f"<code>{html.escape(task.spec.subjects[0])} {task.spec.name}_p1 {task.spec.name}_r "
-                f"{html.escape(task.spec.subjects[1])} {task.spec.name}_p2</code></p><ul>{rows}</ul></div>")
-    return f"<div class='{ELEM}-{task.status}'><p>{html.escape(task.status)}: {html.escape(task.error)}</p></div>"
+    if task.status != "done":
+        return _message(task.status, f"{task.status}: {task.error}")
+    if not task.files:
+        return _message("done", "The contact sheet is ready: check the poses and masks, then press Train.")
+    names = {role: f"{task.spec.name}_{role}" for role in ("p1", "r", "p2")}
+    rows = "".join(f"<li>{html.escape(n)}: loaded</li>" for n in task.loaded)
+    folder = html.escape(str(Path(task.files[0]).parent))
+    return (f"<div class='{ELEM}-done'><p>Trained '{html.escape(task.spec.name)}' into {folder}. Use it in txt2img as "
+            f"<code>{html.escape(task.spec.subjects[0])} {names['p1']} {names['r']} "
+            f"{html.escape(task.spec.subjects[1])} {names['p2']}</code></p><ul>{rows}</ul></div>")
 
 
-def run(host_factory=None):
-    """The Train/Resume handler: arg 0 is the progress task id that the JS start function fills in."""
+def run(host_factory=None, train: bool = True, resume: bool = False):
+    """A button's handler; arg 0 is the progress task id that the JS start function fills in."""
 
-    def handler(task_id, *fields, resume=False):
+    def handler(task_id, *fields):
         try:
             spec = _spec(*fields, resume=resume)
         except InterInvError as exc:
-            return [], f"<div class='{ELEM}-error'><p>{html.escape(str(exc))}</p></div>"
-        task = jobs.execute(jobs.new_task(spec, task_id or None), host_factory)
-        return [image for image, _caption in task.previews], outcome_html(task)
+            return gr.update(), [], _message("error", str(exc))
+        task = jobs.execute(jobs.new_task(spec, task_id or None), host_factory, train=train)
+        return task.contact_sheet or gr.update(), [preview for preview in task.previews], outcome_html(task)
 
     return handler
+
+
+def source_note(source: str):
+    """What the chosen stage-1 source needs (what to install when ControlNet is missing), and which inputs show."""
+    value = SOURCES.get(source, "controlnet")
+    note = ""
+    if value == "controlnet":
+        from ..hosts.a1111_host import controlnet_missing, refusal
+
+        from modules import shared
+
+        if refusal() is None:
+            note = controlnet_missing("sd2" if getattr(shared.sd_model, "is_sd2", False) else "sd1") or ""
+    elif value == "crops":
+        note = ("Crops are cut from the exemplars and masked onto plain backgrounds: no model is needed, but the pose "
+                "words also learn that one appearance. Prefer ControlNet when you can.")
+    own = value == "upload"
+    return (_message("note", note) if note else "", gr.update(visible=own), gr.update(visible=own),
+            gr.update(visible=not own), gr.update(visible=value == "controlnet"))
 
 
 def interrupt_running() -> str:
@@ -63,10 +109,9 @@ def build(host_factory=None, refusal: str | None = None):
     """The tab's Blocks; `refusal` explains why training is unavailable on this WebUI."""
     from modules.call_queue import wrap_gradio_gpu_call
 
-    handler = run(host_factory)
     with gr.Blocks(analytics_enabled=False) as blocks:
         if refusal:
-            gr.HTML(f"<div class='{ELEM}-refusal'><p>{html.escape(refusal)}</p></div>", elem_id=f"{ELEM}_refusal")
+            gr.HTML(_message("refusal", refusal), elem_id=f"{ELEM}_refusal")
         with gr.Row():
             with gr.Column():
                 name = gr.Textbox(label="Name (trigger words become <name>_p1, <name>_r, <name>_p2)", elem_id=f"{ELEM}_name")
@@ -75,32 +120,50 @@ def build(host_factory=None, refusal: str | None = None):
                     subject2 = gr.Textbox(label="Subject 2", placeholder="woman", elem_id=f"{ELEM}_subject2")
                 exemplars = gr.File(label="Exemplar images (two subjects interacting)", file_count="multiple",
                                     file_types=["image"], elem_id=f"{ELEM}_exemplars")
+                folder = gr.Textbox(label="...or a folder of exemplar images on the server (pose JSON beside them is used)",
+                                    placeholder="/path/to/kisshand", elem_id=f"{ELEM}_folder")
                 poses = gr.File(label="Pose JSON, named like the images (optional)", file_count="multiple",
                                 file_types=[".json"], elem_id=f"{ELEM}_poses")
+                source = gr.Radio(label="Stage-1 images (each subject alone, in its pose)", choices=list(SOURCES),
+                                  value=DEFAULT_SOURCE, elem_id=f"{ELEM}_source")
+                note = gr.HTML(elem_id=f"{ELEM}_source_note")
                 with gr.Row():
-                    p1 = gr.File(label="Stage 1: subject 1 alone", file_count="multiple", file_types=["image"], elem_id=f"{ELEM}_p1")
-                    p2 = gr.File(label="Stage 1: subject 2 alone", file_count="multiple", file_types=["image"], elem_id=f"{ELEM}_p2")
+                    per_subject = gr.Number(label="Stage-1 images per subject and exemplar", value=8, precision=0,
+                                            elem_id=f"{ELEM}_per_subject")
+                    sample_steps = gr.Number(label="Sampling steps per stage-1 image", value=20, precision=0,
+                                             elem_id=f"{ELEM}_sample_steps")
                 with gr.Row():
-                    steps1 = gr.Number(label="Stage 1 steps", value=1000, precision=0, elem_id=f"{ELEM}_steps1")
-                    steps2 = gr.Number(label="Stage 2 steps", value=2000, precision=0, elem_id=f"{ELEM}_steps2")
-                    resolution = gr.Number(label="Resolution", value=512, precision=0, elem_id=f"{ELEM}_resolution")
+                    p1 = gr.File(label="Subject 1 alone", file_count="multiple", file_types=["image"], visible=False,
+                                 elem_id=f"{ELEM}_p1")
+                    p2 = gr.File(label="Subject 2 alone", file_count="multiple", file_types=["image"], visible=False,
+                                 elem_id=f"{ELEM}_p2")
+                with gr.Row():
+                    steps1 = gr.Number(label="Stage 1 steps", value=DEFAULTS.stage1.steps, precision=0, elem_id=f"{ELEM}_steps1")
+                    steps2 = gr.Number(label="Stage 2 steps", value=DEFAULTS.stage2.steps, precision=0, elem_id=f"{ELEM}_steps2")
+                    resolution = gr.Number(label="Resolution", value=DEFAULTS.resolution, precision=0,
+                                           elem_id=f"{ELEM}_resolution")
+                    preview_every = gr.Number(label="Preview every N steps (0: none)", value=100, precision=0,
+                                              elem_id=f"{ELEM}_preview_every")
                 overwrite = gr.Checkbox(label="Overwrite existing files", value=False, elem_id=f"{ELEM}_overwrite")
                 with gr.Row():
+                    check = gr.Button("Contact sheet", elem_id=f"{ELEM}_check")
                     train = gr.Button("Train", variant="primary", elem_id=f"{ELEM}_train")
                     resume = gr.Button("Resume", elem_id=f"{ELEM}_resume")
                     stop = gr.Button("Interrupt", elem_id=f"{ELEM}_interrupt")
                 task_id = gr.Textbox(visible=False, elem_id=f"{ELEM}_task_id")
             with gr.Column():
-                sheet = gr.Gallery(label="Contact sheet", columns=4, elem_id=f"{ELEM}_sheet")
                 progress = gr.HTML(elem_id=f"{ELEM}_progress")
                 gallery = gr.Gallery(label="Previews", columns=4, elem_id=f"{ELEM}_gallery")
                 result = gr.HTML(elem_id=f"{ELEM}_result")
-        fields = [task_id, name, subject1, subject2, exemplars, poses, p1, p2, steps1, steps2, resolution, overwrite]
-        exemplars.change(fn=compat.file_paths, inputs=[exemplars], outputs=[sheet])
-        train.click(fn=wrap_gradio_gpu_call(handler, extra_outputs=[gr.update()]), inputs=fields,
-                    outputs=[gallery, result], api_name="interinv_train", **compat.js("interinv.startTraining"))
-        resume.click(fn=wrap_gradio_gpu_call(lambda *a: handler(*a, resume=True), extra_outputs=[gr.update()]),
-                     inputs=fields, outputs=[gallery, result], api_name="interinv_resume",
-                     **compat.js("interinv.startTraining"))
+                sheet = gr.Image(label="Contact sheet: each exemplar, its skeletons, masks and stage-1 images",
+                                 type="filepath", interactive=False, elem_id=f"{ELEM}_sheet")
+        fields = [task_id, name, subject1, subject2, exemplars, folder, poses, source, per_subject, sample_steps, p1, p2,
+                  steps1, steps2, resolution, preview_every, overwrite]
+        source.change(fn=source_note, inputs=[source], outputs=[note, p1, p2, per_subject, sample_steps])
+        for button, handler, api_name in ((check, run(host_factory, train=False), "interinv_contact_sheet"),
+                                          (train, run(host_factory), "interinv_train"),
+                                          (resume, run(host_factory, resume=True), "interinv_resume")):
+            button.click(fn=wrap_gradio_gpu_call(handler, extra_outputs=[gr.update(), gr.update()]), inputs=fields,
+                         outputs=[sheet, gallery, result], api_name=api_name, **compat.js("interinv.startTraining"))
         stop.click(fn=interrupt_running, inputs=[], outputs=[progress], api_name="interinv_interrupt")
     return blocks

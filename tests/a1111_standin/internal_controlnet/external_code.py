@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-from modules import shared
+from modules import scripts, shared
 
 models = []  # what get_models() lists, e.g. "control_v11p_sd15_openpose [cab727d4]"
 
@@ -54,7 +54,7 @@ def update_cn_script_in_processing(p, cn_units, **_kwargs):
     p.script_args = args
 
 
-class ControlNetScript:
+class ControlNetScript(scripts.Script):
     """The alwayson "ControlNet" script: records what each generation received."""
 
     def __init__(self):

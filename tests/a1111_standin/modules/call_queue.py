@@ -1,11 +1,52 @@
-"""Stand-in of modules/call_queue.py: the FIFO, non-reentrant queue lock and the GPU-call wrapper."""
+"""Stand-in of modules/call_queue.py (+ modules/fifo_lock.py): the FIFO queue lock and the GPU-call wrapper."""
 
+import collections
 import html
 import threading
 
 from modules import progress, shared
 
-queue_lock = threading.Lock()  # real: fifo_lock.FIFOLock(), also non-reentrant
+
+class FIFOLock:
+    """Waiters get the lock in arrival order; not reentrant. Where the real one deadlocks when the holding
+    thread acquires it again, this one raises, so a test fails instead of hanging."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._inner_lock = threading.Lock()
+        self._pending_threads = collections.deque()
+        self._owner = None
+
+    def acquire(self, blocking=True):
+        with self._inner_lock:
+            if self._owner == threading.get_ident():
+                raise RuntimeError("queue_lock taken twice by the same thread: the real WebUI deadlocks here")
+            if self._lock.acquire(False):
+                self._owner = threading.get_ident()
+                return True
+            if not blocking:
+                return False
+            release_event = threading.Event()
+            self._pending_threads.append(release_event)
+        release_event.wait()
+        acquired = self._lock.acquire()
+        self._owner = threading.get_ident()
+        return acquired
+
+    def release(self):
+        with self._inner_lock:
+            self._owner = None
+            if self._pending_threads:
+                self._pending_threads.popleft().set()
+            self._lock.release()
+
+    __enter__ = acquire
+
+    def __exit__(self, t, v, tb):
+        self.release()
+
+
+queue_lock = FIFOLock()
 
 
 def wrap_gradio_gpu_call(func, extra_outputs=None):

@@ -1,4 +1,8 @@
-"""Stand-in of modules/processing.py: StableDiffusionProcessingTxt2Img and process_images (few-step DDIM)."""
+"""Stand-in of modules/processing.py: StableDiffusionProcessingTxt2Img and process_images (few-step DDIM).
+
+As in the real class, assigning `scripts` and `script_args` (both non-empty) runs the scripts' setup()
+once, with `is_ui=not p.is_api`: `is_api` must be set before them.
+"""
 
 import numpy as np
 import torch
@@ -32,23 +36,37 @@ class StableDiffusionProcessingTxt2Img:
         self.override_settings = dict(override_settings or {})
         self.do_not_reload_embeddings = kwargs.pop("do_not_reload_embeddings", False)
         self.is_api = False
-        self.scripts = None
-        self.script_args = []
+        self.scripts_value = None
+        self.script_args_value = []
+        self.scripts_setup_complete = False
         self.extra_generation_params = {}
         self.closed = False
 
+    @property
+    def scripts(self):
+        return self.scripts_value
+
+    @scripts.setter
+    def scripts(self, value):
+        self.scripts_value = value
+        self._maybe_setup_scripts()
+
+    @property
+    def script_args(self):
+        return self.script_args_value
+
+    @script_args.setter
+    def script_args(self, value):
+        self.script_args_value = value
+        self._maybe_setup_scripts()
+
+    def _maybe_setup_scripts(self):
+        if self.scripts_value and self.script_args_value and not self.scripts_setup_complete:
+            self.scripts_setup_complete = True
+            self.scripts.setup_scrips(self, is_ui=not self.is_api)
+
     def close(self):
         self.closed = True
-
-
-def _setup_scripts(p):
-    """Real: with is_api False the UI scripts' setup() overwrites seed/steps/sampler with UI defaults."""
-    if p.scripts is None:
-        return
-    if not p.is_api:
-        p.seed, p.steps, p.sampler_name = -1, 20, "DPM++ 2M"
-    for script in p.scripts.alwayson_scripts:
-        script.process(p, *p.script_args[script.args_from:script.args_to])
 
 
 def process_images(p):
@@ -57,7 +75,8 @@ def process_images(p):
         from modules import sd_hijack
 
         sd_hijack.model_hijack.embedding_db.load_textual_inversion_embeddings()
-    _setup_scripts(p)
+    if p.scripts is not None:
+        p.scripts.process(p)
     state = shared.state
     state.job_count, state.job_no, state.sampling_steps = p.n_iter, 0, p.steps
     model = p.sd_model or shared.sd_model

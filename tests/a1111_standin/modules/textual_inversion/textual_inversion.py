@@ -24,8 +24,20 @@ class Embedding:
 
 
 class DirWithTextualInversionEmbeddings:
+    """Real: only the folder's own mtime counts, so files added in a subfolder need force_reload=True."""
+
     def __init__(self, path):
         self.path = path
+        self.mtime = None
+
+    def has_changed(self):
+        if not os.path.isdir(self.path):
+            return False
+        return self.mtime is None or os.path.getmtime(self.path) > self.mtime
+
+    def update(self):
+        if os.path.isdir(self.path):
+            self.mtime = os.path.getmtime(self.path)
 
 
 class EmbeddingDatabase:
@@ -71,6 +83,8 @@ class EmbeddingDatabase:
     def load_from_file(self, path, filename):
         name, ext = os.path.splitext(filename)
         ext = ext.upper()
+        if ext in (".PNG", ".WEBP", ".JXL", ".AVIF"):
+            return  # real: `<name>.preview.<ext>` is skipped, other images are read for embedded data (not here)
         if ext in (".PT", ".BIN"):
             data = torch.load(path, map_location="cpu", weights_only=True)  # real: the restricted unpickler
         elif ext == ".SAFETENSORS":
@@ -89,15 +103,17 @@ class EmbeddingDatabase:
         for root, _dirs, fns in os.walk(embdir.path, followlinks=True):
             for fn in fns:
                 path = os.path.join(root, fn)
-                if ".preview." in fn or not os.path.isfile(path) or os.stat(path).st_size == 0:
+                if not os.path.isfile(path) or os.stat(path).st_size == 0:
                     continue
                 try:
                     self.load_from_file(path, fn)
                 except Exception as exc:  # real: errors.report(f"Error loading embedding {fn}") and go on
                     self.load_errors[fn] = exc
 
-    def load_textual_inversion_embeddings(self, force_reload=False, sync_with_sd_model=True):
-        """Clears and reloads every embedding; the real one skips the work when no dir mtime changed."""
+    def load_textual_inversion_embeddings(self, force_reload=False):
+        """Clears and reloads every embedding, unless no embedding folder's mtime changed and not force_reload."""
+        if not force_reload and not any(d.has_changed() for d in self.embedding_dirs.values()):
+            return
         self.ids_lookup.clear()
         self.word_embeddings.clear()
         self.skipped_embeddings.clear()
@@ -106,6 +122,7 @@ class EmbeddingDatabase:
         for embdir in self.embedding_dirs.values():
             if os.path.isdir(embdir.path):
                 self.load_from_dir(embdir)
+            embdir.update()
 
     def find_embedding_at_position(self, tokens, offset):
         token = tokens[offset]

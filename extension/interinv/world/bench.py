@@ -1,0 +1,276 @@
+"""`interinv world bench`: does inversion learn a held-out interaction? Seven methods, same budget, same seeds.
+
+For each held-out interaction, exemplars of one subject pair are rendered with their pose JSON and
+masks; each method learns its words through the real engine (prepare, stage 1, stage 2) on the
+pretrained world; then every method renders the same novel subject pairs with the same seeds, and
+the world's scorers judge the interaction and the two species.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from PIL import Image
+
+from ..atomic import write_text_atomic
+from ..config import TrainConfig
+from ..exemplars import fill_template, load_interaction, load_subject_images
+from ..export import save_png
+from ..job import Job
+from ..masks import union_mask, write_mask
+from ..pose import write_openpose_json
+from ..stages import train_stage1, train_stage2
+from ..tokens import token_names
+from . import grammar, render
+from .models import IMAGE_SIDE, WorldModels
+from .sampling import classify, sample_images
+
+METHODS = ("prompt", "ti", "reversion", "ours", "ours_no_prior", "ours_no_stage1", "ours_no_ca")
+METHOD_TITLES = {
+    "prompt": "prompt only (neutral caption)",
+    "ti": "Textual Inversion ([R], init 'and', no prior, uniform t)",
+    "reversion": "ReVersion-style ([R] + steering loss, importance t)",
+    "ours": "ours, full",
+    "ours_no_prior": "ours without the priors",
+    "ours_no_stage1": "ours without stage 1 ([R] of three vectors)",
+    "ours_no_ca": "ours without L_CA",
+}
+RELATION_ONLY = ("ti", "reversion", "ours_no_stage1")
+TABLE = grammar.HELD_OUT[:4]  # the held-out interactions of the reported table
+TUNING = grammar.HELD_OUT[4:]  # held out as well, but used only to choose settings
+Log = Callable[[str], None]
+
+
+@dataclass
+class BenchConfig:
+    interactions: tuple[str, ...] = ()  # default: the held-out interactions of the table (TABLE)
+    methods: tuple[str, ...] = METHODS
+    exemplars: int = 8  # renders of one subject pair per interaction
+    exemplar_species: tuple[str, str] = ("person", "person")
+    steps: int = 400  # optimizer steps per method; ours splits them evenly over its two stages
+    batch_size: int = 8
+    lr: float = 2e-2
+    stage1_per_subject: int = 8  # ControlNet stage-1 images per subject of each exemplar
+    samples: int = 64  # evaluation images per method and interaction
+    guidance: float = 3.0
+    sampling_steps: int = 20
+    bootstrap: int = 2000  # resamples of the 95% confidence intervals
+    seed: int = 0
+    overrides: dict = field(default_factory=dict)  # per-method TrainConfig fields, e.g. {"ti": {"stage2.lr": 5e-2}}
+
+
+QUICK = BenchConfig(methods=METHODS, exemplars=2, steps=4, batch_size=2, stage1_per_subject=1, samples=4,
+                    sampling_steps=2, bootstrap=50)
+
+
+# --- data --------------------------------------------------------------------------------------------
+def write_exemplars(folder: Path, interaction: str, species: tuple[str, str], count: int, seed: int) -> Path:
+    """Renders of one interaction with their pose JSON, masks and interaction.json: a real exemplar folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        scene = render.render_pair(seed * 1000 + index, interaction, species, IMAGE_SIDE)
+        stem = folder / f"{index:02d}"
+        save_png(stem.with_suffix(".png"), scene.image)
+        write_openpose_json(stem.with_suffix(".json"), render.pose_image(scene))
+        write_mask(folder / f"{index:02d}.mask.png", union_mask(list(scene.masks)))
+    spec = {"name": interaction, "subjects": list(species), "description": grammar.neutral_caption(species)}
+    write_text_atomic(folder / "interaction.json", json.dumps(spec, indent=2))
+    return folder
+
+
+def write_vocabularies(folder: Path) -> tuple[str, str]:
+    """The world's verb and preposition lists as vocabulary files for the priors."""
+    paths = []
+    for name, words in (("world_verbs", grammar.VERBS), ("world_prepositions", grammar.PREPOSITIONS)):
+        path = folder / f"{name}.txt"
+        write_text_atomic(path, "# the interaction world's grammar\n" + "\n".join(words) + "\n")
+        paths.append(str(path))
+    return paths[0], paths[1]
+
+
+def novel_pairs(exemplar_species: tuple[str, str]) -> list[tuple[str, str]]:
+    """Every ordered species pair except the exemplars' own."""
+    return [(a, b) for a in render.SPECIES for b in render.SPECIES if (a, b) != tuple(exemplar_species)]
+
+
+# --- methods -----------------------------------------------------------------------------------------
+def method_config(method: str, cfg: BenchConfig, vocab: tuple[str, str]) -> TrainConfig:
+    """The engine's settings of one method."""
+    train = TrainConfig(name=f"w_{method}", resolution=IMAGE_SIDE)
+    train.prior.verbs, train.prior.prepositions = vocab
+    train.probe.side = 8  # the world UNet's finest cross-attention grid
+    relation_only = method in RELATION_ONLY
+    for stage in (train.stage1, train.stage2):
+        stage.batch_size, stage.lr, stage.seed, stage.save_every = cfg.batch_size, cfg.lr, cfg.seed, 0
+    train.stage1.steps = cfg.steps // 2
+    train.stage2.steps = cfg.steps if relation_only else cfg.steps - train.stage1.steps
+    if method in ("ti", "reversion"):
+        train.prior.enabled = False
+        train.stage2.r_init, train.stage2.ca_weight = "word:and", 0.0
+        train.stage2.timesteps = "uniform" if method == "ti" else "importance"
+        train.stage2.steer_weight = 0.01 if method == "reversion" else 0.0
+    elif method == "ours_no_stage1":
+        train.stage2.r_init, train.stage2.r_vectors, train.stage2.ca_weight = "prepositions", 3, 0.0
+    elif method == "ours_no_prior":
+        train.prior.enabled = False
+    elif method == "ours_no_ca":
+        train.stage2.ca_weight = 0.0
+    for dotted, value in cfg.overrides.get(method, {}).items():
+        _set_field(train, dotted, value)
+    return train
+
+
+def _set_field(train: TrainConfig, dotted: str, value) -> None:
+    *path, last = dotted.split(".")
+    target = train
+    for part in path:
+        target = getattr(target, part)
+    if not hasattr(target, last):
+        raise KeyError(f"unknown option '{dotted}'")
+    setattr(target, last, value)
+
+
+def learn_words(host, method: str, exemplar_dir: Path, stage1_dir: Path | None, train: TrainConfig, work: Path,
+                job: Job) -> dict[str, dict]:
+    """The method's words as {name: {encoder: vectors}}; empty for the prompt-only baseline."""
+    if method == "prompt":
+        return {}
+    exemplars = load_interaction(exemplar_dir).exemplars
+    poses = None
+    if method not in RELATION_ONLY:
+        poses = train_stage1(host, load_subject_images(stage1_dir), train, work, job, cache_dir=work / "latents")
+    relation = train_stage2(host, exemplars, poses, train, work, job, cache_dir=work / "latents")
+    words = [relation, *(poses.values() if poses else ())]
+    return {w.name: {k: v.detach() for k, v in w.effective().items()} for w in words}
+
+
+def eval_prompts(method: str, train: TrainConfig, pairs: list[tuple[str, str]]) -> list[str]:
+    names = token_names(train.name)
+    if method == "prompt":
+        return [grammar.neutral_caption(pair) for pair in pairs]
+    pose = {"p1": names["p1"], "p2": names["p2"]} if method not in RELATION_ONLY else {"p1": "", "p2": ""}
+    return [fill_template("a {o1} {p1} {r} a {o2} {p2}", o1=a, o2=b, r=names["r"], **pose) for a, b in pairs]
+
+
+@torch.no_grad()
+def render_method(host, prompts: list[str], vectors: dict, seeds: list[int], cfg: BenchConfig) -> torch.Tensor:
+    cond = host.encode_prompts(prompts, vectors)
+    negative = host.encode_prompts([""] * len(prompts), {})
+    return sample_images(host.pipe, None, seeds, cfg.sampling_steps, cfg.guidance, prompt_embeds=cond,
+                         negative_embeds=negative)
+
+
+# --- metrics -----------------------------------------------------------------------------------------
+def bootstrap_ci(hits: torch.Tensor, resamples: int, seed: int) -> tuple[float, float, float]:
+    """Mean and percentile 95% interval of a 0/1 vector."""
+    hits = hits.float()
+    generator = torch.Generator().manual_seed(seed)
+    index = torch.randint(len(hits), (resamples, len(hits)), generator=generator)
+    means = hits[index].mean(dim=1)
+    return float(hits.mean()), float(means.quantile(0.025)), float(means.quantile(0.975))
+
+
+def score(models: WorldModels, images: torch.Tensor, interaction: str, pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
+    verdict = classify(models, images)
+    target = torch.tensor([[int(s in pair) for s in render.SPECIES] for pair in pairs])
+    inter = verdict["interaction"] == render.INTERACTIONS.index(interaction)
+    subjects = (verdict["species"] == target).all(dim=1)
+    return {"interaction": inter, "subjects": subjects, "both": inter & subjects}
+
+
+def summarise(hits: dict[str, torch.Tensor], cfg: BenchConfig) -> dict[str, list[float]]:
+    return {metric: list(bootstrap_ci(values, cfg.bootstrap, cfg.seed)) for metric, values in hits.items()}
+
+
+# --- the run -----------------------------------------------------------------------------------------
+def world_host(models: WorldModels):
+    """The pretrained world as an engine host, with its ControlNet for stage-1 synthesis."""
+    from ..hosts.diffusers_host import DiffusersHost
+
+    return DiffusersHost(models.pipe, family="sd1", device="cpu", controlnet=models.controlnet,
+                         model_name="interinv-world")
+
+
+def run_bench(models: WorldModels, out: Path, cfg: BenchConfig = BenchConfig(), job: Job = Job(),
+              log: Log = print) -> dict:
+    """Every method on every interaction; writes results.json, grids/<method>.png and table.md into out."""
+    host = world_host(models)
+    interactions = cfg.interactions or TABLE
+    vocab = write_vocabularies(out / "vocab")
+    pairs = novel_pairs(cfg.exemplar_species)
+    eval_pairs = [pairs[i % len(pairs)] for i in range(cfg.samples)]
+    seeds = [cfg.seed * 100_000 + i for i in range(cfg.samples)]
+    results = {"config": dataclasses.asdict(cfg), "interactions": {}, "timings_s": {}}
+    pooled = {m: {} for m in cfg.methods}
+    grids = {m: [] for m in cfg.methods}
+    for number, interaction in enumerate(interactions):
+        folder = write_exemplars(out / interaction / "exemplars", interaction, cfg.exemplar_species, cfg.exemplars,
+                                 cfg.seed + number)
+        stage1 = stage1_images(host, folder, out / interaction, cfg, job) if set(cfg.methods) - set(RELATION_ONLY) - {"prompt"} else None
+        results["interactions"][interaction] = {}
+        for method in cfg.methods:
+            began = time.time()
+            train = method_config(method, cfg, vocab)
+            vectors = learn_words(host, method, folder, stage1, train, out / interaction / method, job)
+            images = render_method(host, eval_prompts(method, train, eval_pairs), vectors, seeds, cfg)
+            hits = score(models, images, interaction, eval_pairs)
+            for metric, values in hits.items():
+                pooled[method][metric] = torch.cat([pooled[method].get(metric, torch.zeros(0, dtype=torch.bool)), values])
+            results["interactions"][interaction][method] = {"summary": summarise(hits, cfg),
+                                                            "hits": {k: v.int().tolist() for k, v in hits.items()}}
+            results["timings_s"][f"{interaction}/{method}"] = round(time.time() - began, 1)
+            grids[method].append(images[:16])
+            log(f"{interaction} / {method}: " + ", ".join(
+                f"{k} {v[0]:.2f}" for k, v in results["interactions"][interaction][method]["summary"].items()))
+    results["pooled"] = {m: summarise(h, cfg) for m, h in pooled.items()}
+    results["eval_pairs"], results["seeds"] = eval_pairs, seeds
+    (out / "grids").mkdir(parents=True, exist_ok=True)
+    for method, rows in grids.items():
+        save_png(out / "grids" / f"{method}.png", image_grid(rows))
+    write_text_atomic(out / "results.json", json.dumps(results, indent=1))
+    write_text_atomic(out / "table.md", results_table(results, interactions, cfg.methods))
+    return results
+
+
+def stage1_images(host, folder: Path, work: Path, cfg: BenchConfig, job: Job) -> Path:
+    """Single-subject images for stage 1 through `interinv prepare` (ControlNet on the exemplars' skeletons)."""
+    from ..prepare import PrepareOptions, prepare
+
+    options = PrepareOptions(per_subject=cfg.stage1_per_subject, resolution=IMAGE_SIDE, steps=cfg.sampling_steps,
+                             guidance=cfg.guidance, seed=cfg.seed, prompt_bank="world", skeleton_side=IMAGE_SIDE)
+    return prepare(host, folder, options, job, out=work / "prepared").stage1
+
+
+def image_grid(rows: list[torch.Tensor]) -> Image.Image:
+    """uint8 image rows [n, 3, H, W] as one PNG grid."""
+    height, width = rows[0].shape[-2:]
+    columns = max(r.shape[0] for r in rows)
+    canvas = Image.new("RGB", (columns * width, len(rows) * height), "white")
+    for y, row in enumerate(rows):
+        for x, image in enumerate(row):
+            canvas.paste(Image.fromarray(image.permute(1, 2, 0).numpy()), (x * width, y * height))
+    return canvas
+
+
+def results_table(results: dict, interactions, methods) -> str:
+    def cell(values: list[float]) -> str:
+        mean, low, high = values
+        return f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+
+    lines = ["| method | interaction acc. | subject acc. | both |", "|---|---|---|---|"]
+    for method in methods:
+        s = results["pooled"][method]
+        lines.append(f"| {METHOD_TITLES[method]} | {cell(s['interaction'])} | {cell(s['subjects'])} | {cell(s['both'])} |")
+    lines += ["", "Interaction accuracy per held-out interaction:", "",
+              "| method | " + " | ".join(interactions) + " |", "|---|" + "---|" * len(interactions)]
+    for method in methods:
+        lines.append(f"| {method} | " + " | ".join(
+            cell(results["interactions"][i][method]["summary"]["interaction"]) for i in interactions) + " |")
+    return "\n".join(lines) + "\n"

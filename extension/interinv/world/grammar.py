@@ -1,0 +1,83 @@
+"""Captions of the world: a small English grammar of subjects, verbs and prepositions.
+
+Pair captions put subject A first ("a bear hugs a robot"). Held-out interactions are captioned only
+neutrally in pretraining ("a bear and a robot"), so that the model can draw them but no words call
+them up. Every word is one CLIP token, except the pose word "kneeling" (see SPLIT_WORDS).
+"""
+
+from __future__ import annotations
+
+import random
+
+from .render import INTERACTIONS, SINGLE_POSES, SPECIES, require
+
+# Captioned only neutrally in pretraining. The benchmark table uses the first four; the fifth is for tuning.
+HELD_OUT = ("kiss_hand", "piggyback", "lift_overhead", "pull_hand", "back_to_back")
+
+# Several phrasings per interaction; {a} is subject A (the one who acts), {b} subject B.
+NAMED: dict[str, tuple[str, ...]] = {
+    "high_five": ("a {a} gives a {b} a high five", "a {a} high fives a {b}", "a {a} slaps hands with a {b}"),
+    "hug": ("a {a} hugs a {b}", "a {a} embraces a {b}", "a {a} hugging a {b}"),
+    "push": ("a {a} pushes a {b}", "a {a} pushes a {b} away", "a {a} pushing a {b}"),
+    "kiss_hand": (
+        "a {a} kisses the hand of a {b}", "a {a} kisses a {b} on the hand", "a {a} kissing the hand of a {b}",
+    ),
+    "piggyback": (
+        "a {a} carries a {b} on its back", "a {a} gives a {b} a ride on its back", "a {a} carrying a {b} on its back",
+    ),
+    "carry": ("a {a} carries a {b} in its arms", "a {a} holds a {b} in its arms", "a {a} carrying a {b} in its arms"),
+    "lift_overhead": (
+        "a {a} lifts a {b} over its head", "a {a} raises a {b} above its head", "a {a} lifting a {b} over its head",
+    ),
+    "back_to_back": (
+        "a {a} stands back to back with a {b}", "a {a} standing back to back with a {b}",
+        "a {a} stands with its back to a {b}",
+    ),
+    "pull_hand": ("a {a} pulls a {b} by the hand", "a {a} leads a {b} by the hand", "a {a} pulling a {b} by the hand"),
+    "lean_shoulder": (
+        "a {a} leans on the shoulder of a {b}", "a {a} rests its head on the shoulder of a {b}",
+        "a {a} leaning on the shoulder of a {b}",
+    ),
+}
+NEUTRAL = ("a {a} and a {b}", "a photo of a {a} and a {b}", "a picture of a {a} and a {b}")
+SINGLE = ("a {s} {pose}", "a photo of a {s} {pose}", "a picture of a {s} {pose}")
+
+# The verbs of NAMED (finite and -ing forms), then the pose words, which are verbs in -ing.
+_NAMED_VERBS = (
+    "gives", "fives", "slaps", "hugs", "embraces", "hugging", "pushes", "pushing", "kisses", "kissing",
+    "carries", "carrying", "holds", "lifts", "raises", "lifting", "stands", "standing", "pulls", "leads",
+    "pulling", "leans", "rests", "leaning",
+)
+VERBS: tuple[str, ...] = tuple(dict.fromkeys(_NAMED_VERBS + SINGLE_POSES))
+PREPOSITIONS: tuple[str, ...] = ("with", "on", "of", "in", "over", "above", "to", "by")
+# The rest of the grammar's words: articles, nouns, pronouns and the neutral conjunction.
+OTHER_WORDS = (
+    "a", "the", "and", "away", "photo", "picture", "high", "five", "hands", "hand", "ride", "back", "its", "arms", "head",
+    "shoulder",
+)
+SPLIT_WORDS = ("kneeling",)  # words that the CLIP tokenizer splits; no one-piece word names the pose
+
+
+def pair_caption(rng: random.Random, interaction: str, species: tuple[str, str], named: bool) -> str:
+    """A caption of the pair: one phrasing of the interaction when named, else one neutral phrasing."""
+    require(interaction, INTERACTIONS, "interaction")
+    a, b = (_species(s) for s in species)
+    return rng.choice(NAMED[interaction] if named else NEUTRAL).format(a=a, b=b)
+
+
+def single_caption(rng: random.Random, pose: str, species: str) -> str:
+    """A caption of one figure in a pose: "a robot kneeling", "a photo of a robot kneeling"."""
+    require(pose, SINGLE_POSES, "pose")
+    return rng.choice(SINGLE).format(s=_species(species), pose=pose)
+
+
+def neutral_caption(species: tuple[str, str]) -> str:
+    """The canonical neutral caption, the prompt-only baseline: "a bear and a robot"."""
+    a, b = (_species(s) for s in species)
+    return NEUTRAL[0].format(a=a, b=b)
+
+
+def _species(name: str) -> str:
+    require(name, SPECIES, "species")
+    return name
+

@@ -1,0 +1,396 @@
+"""`interinv world pretrain`: render the world, then train its VAE, text encoder + UNet, ControlNet and scorers.
+
+Seeded and reproducible up to CPU floating-point order. Every phase is sized in steps, not time;
+wall times are logged because they vary with the machine's load.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..atomic import write_text_atomic
+from ..pose import draw_skeleton
+from . import grammar, render
+from .models import (IMAGE_SIDE, SceneClassifier, WorldModels, assemble_pipeline, classifier_loss, new_controlnet,
+                     new_text_encoder, new_unet, new_vae, save_world)
+from .sampling import classify, sample_images
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class PretrainConfig:
+    seed: int = 0
+    pair_scenes: int = 12000  # rendered two-subject scenes
+    single_scenes: int = 4000  # rendered single-subject pose scenes
+    named_share: float = 0.8  # share of non-held-out pair scenes whose caption names the interaction
+    caption_dropout: float = 0.1  # share of empty captions (for classifier-free guidance)
+    vae_steps: int = 500
+    vae_batch: int = 32
+    vae_lr: float = 2e-3
+    unet_steps: int = 1500
+    unet_batch: int = 64
+    unet_lr: float = 1e-3
+    warmup: int = 200  # linear warm-up steps of the UNet and ControlNet schedules
+    final_lr_ratio: float = 0.1  # cosine decay ends at this share of the peak
+    ema_decay: float = 0.999
+    controlnet_steps: int = 400
+    controlnet_batch: int = 32
+    controlnet_lr: float = 1e-3
+    scorer_steps: int = 1000
+    scorer_batch: int = 64
+    scorer_lr: float = 2e-3
+    eval_scenes: int = 800  # fresh renders that measure the scorers
+    gate_samples: int = 180  # generations of named interactions in the sanity gate
+    gate_guidance: float = 3.0
+    sampling_steps: int = 20
+
+
+QUICK = PretrainConfig(pair_scenes=96, single_scenes=32, vae_steps=3, vae_batch=8, unet_steps=3, unet_batch=8,
+                       warmup=1, controlnet_steps=2, controlnet_batch=4, scorer_steps=3, scorer_batch=8,
+                       eval_scenes=20, gate_samples=8, sampling_steps=2)
+
+
+@dataclass
+class Renders:
+    """A rendered data set, kept in memory as uint8 tensors."""
+
+    images: torch.Tensor  # [N, 3, 64, 64] uint8
+    skeletons: torch.Tensor  # [N, 3, 64, 64] uint8, ControlNet openpose maps
+    captions: list[str]
+    interaction: torch.Tensor  # [N] index into render.INTERACTIONS, -1 for single-subject scenes
+    species: torch.Tensor  # [N, S] 0/1 presence of each species
+
+
+def _pixels(image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)
+
+
+def _presence(species: tuple[str, ...]) -> list[int]:
+    return [int(s in species) for s in render.SPECIES]
+
+
+def render_set(pairs: int, singles: int, seed: int, named_share: float, log: Log) -> Renders:
+    """Pair scenes (held-out interactions only with neutral captions) and single-subject pose scenes."""
+    rng, started = random.Random(seed), time.time()
+    images, skeletons, captions, labels, species = [], [], [], [], []
+    for index in range(pairs + singles):
+        scene_seed = seed * 10_000_000 + index
+        if index < pairs:
+            name = rng.choice(render.INTERACTIONS)
+            pair = (rng.choice(render.SPECIES), rng.choice(render.SPECIES))
+            scene = render.render_pair(scene_seed, name, pair, IMAGE_SIDE)
+            named = name not in grammar.HELD_OUT and rng.random() < named_share
+            captions.append(grammar.pair_caption(rng, name, pair, named))
+            labels.append(render.INTERACTIONS.index(name))
+        else:
+            pose, kind = rng.choice(render.SINGLE_POSES), rng.choice(render.SPECIES)
+            scene = render.render_single(scene_seed, pose, kind, IMAGE_SIDE)
+            captions.append(grammar.single_caption(rng, pose, kind))
+            labels.append(-1)
+        images.append(_pixels(scene.image))
+        skeletons.append(_pixels(draw_skeleton(scene.people, IMAGE_SIDE, IMAGE_SIDE)))
+        species.append(_presence(scene.species))
+    log(f"rendered {pairs} pair and {singles} single scenes in {time.time() - started:.0f} s")
+    return Renders(torch.stack(images), torch.stack(skeletons), captions, torch.tensor(labels), torch.tensor(species))
+
+
+def _unit(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1]."""
+    return images.float() / 127.5 - 1.0
+
+
+def lr_lambda(warmup: int, total: int, final_ratio: float) -> Callable[[int], float]:
+    """Linear warm-up, then cosine decay to `final_ratio` of the peak."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return factor
+
+
+def _loop(params, steps: int, lr: float, schedule, step_fn: Callable[[int], torch.Tensor], name: str, log: Log,
+          after_step: Callable[[], None] = lambda: None) -> None:
+    """AdamW with gradient clipping over `steps` calls of step_fn (which returns the loss)."""
+    params = list(params)
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    started, running = time.time(), None
+    for step in range(steps):
+        loss = step_fn(step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        scheduler.step()
+        after_step()
+        running = float(loss) if running is None else 0.98 * running + 0.02 * float(loss)
+        if (step + 1) % max(1, steps // 10) == 0 or step + 1 == steps:
+            log(f"{name}: step {step + 1}/{steps}, loss {running:.4f}, {time.time() - started:.0f} s")
+
+
+# --- phases ------------------------------------------------------------------------------------------
+def train_vae(data: Renders, cfg: PretrainConfig, generator: torch.Generator, log: Log):
+    """L1 + 0.5·MSE + 1e-4·KL on the renders; the scaling factor is set to 1/std of the latents."""
+    vae = new_vae()
+
+    def step(_: int) -> torch.Tensor:
+        x = _unit(data.images[torch.randint(len(data.images), (cfg.vae_batch,), generator=generator)])
+        posterior = vae.encode(x).latent_dist
+        recon = vae.decode(posterior.sample(generator)).sample
+        return F.l1_loss(recon, x) + 0.5 * F.mse_loss(recon, x) + 1e-4 * posterior.kl().mean()
+
+    _loop(vae.parameters(), cfg.vae_steps, cfg.vae_lr, lambda s: 1.0, step, "vae", log)
+    vae.eval().requires_grad_(False)
+    sample = encode_latents(vae, data.images[:512])[0]
+    vae.register_to_config(scaling_factor=float(1.0 / sample.std()))
+    log(f"vae: scaling factor {vae.config.scaling_factor:.4f}, PSNR {vae_psnr(vae, data.images[-256:]):.1f} dB")
+    return vae
+
+
+@torch.no_grad()
+def encode_latents(vae, images: torch.Tensor, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior mean and std of every image, unscaled."""
+    means, stds = [], []
+    for chunk in images.split(batch):
+        dist = vae.encode(_unit(chunk)).latent_dist
+        means.append(dist.mean)
+        stds.append(dist.std)
+    return torch.cat(means), torch.cat(stds)
+
+
+@torch.no_grad()
+def reconstruct(vae, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """Images after a VAE round trip, as uint8 (what generated images look like to a scorer)."""
+    out = [((vae.decode(vae.encode(_unit(c)).latent_dist.mean).sample.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+           for c in images.split(batch)]
+    return torch.cat(out)
+
+
+def vae_psnr(vae, images: torch.Tensor) -> float:
+    error = (reconstruct(vae, images).float() - images.float()).pow(2).mean()
+    return float(10 * torch.log10(255.0**2 / error))
+
+
+def tokenize(tokenizer, captions: list[str]) -> torch.Tensor:
+    return tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                     return_tensors="pt").input_ids
+
+
+def _ema_update(ema_model, model, decay: float) -> Callable[[], None]:
+    pairs = list(zip(ema_model.parameters(), model.parameters()))
+
+    def update() -> None:
+        with torch.no_grad():
+            for ema, live in pairs:
+                ema.lerp_(live, 1 - decay)
+    return update
+
+
+def _noised(latents: torch.Tensor, alphas: torch.Tensor, generator: torch.Generator):
+    t = torch.randint(len(alphas), (latents.shape[0],), generator=generator)
+    noise = torch.randn(latents.shape, generator=generator)
+    a = alphas[t].view(-1, 1, 1, 1)
+    return a.sqrt() * latents + (1 - a).sqrt() * noise, t, noise
+
+
+def train_denoiser(vae, data: Renders, cfg: PretrainConfig, generator: torch.Generator, log: Log):
+    """Text encoder and UNet trained jointly on ε-prediction; returns the EMA copies."""
+    text_encoder, unet = new_text_encoder(), new_unet()
+    pipe = assemble_pipeline(vae, text_encoder, unet)
+    ids = tokenize(pipe.tokenizer, data.captions)
+    empty = tokenize(pipe.tokenizer, [""])[0]
+    mean, std = encode_latents(vae, data.images)
+    scale = vae.config.scaling_factor
+    alphas = pipe.scheduler.alphas_cumprod.float()
+    ema_text, ema_unet = copy.deepcopy(text_encoder).requires_grad_(False), copy.deepcopy(unet).requires_grad_(False)
+    updates = [_ema_update(ema_text, text_encoder, cfg.ema_decay), _ema_update(ema_unet, unet, cfg.ema_decay)]
+
+    def step(_: int) -> torch.Tensor:
+        index = torch.randint(len(ids), (cfg.unet_batch,), generator=generator)
+        x0 = (mean[index] + std[index] * torch.randn(mean[index].shape, generator=generator)) * scale
+        tokens = ids[index].clone()
+        tokens[torch.rand(len(index), generator=generator) < cfg.caption_dropout] = empty
+        x_t, t, noise = _noised(x0, alphas, generator)
+        return F.mse_loss(unet(x_t, t, encoder_hidden_states=text_encoder(tokens)[0]).sample, noise)
+
+    params = list(text_encoder.parameters()) + list(unet.parameters())
+    _loop(params, cfg.unet_steps, cfg.unet_lr, lr_lambda(cfg.warmup, cfg.unet_steps, cfg.final_lr_ratio), step,
+          "text encoder + unet", log, lambda: [u() for u in updates])
+    return assemble_pipeline(vae, ema_text.eval(), ema_unet.eval())
+
+
+def train_controlnet(pipe, data: Renders, cfg: PretrainConfig, generator: torch.Generator, log: Log):
+    """An openpose ControlNet on the frozen denoiser: skeleton map + caption -> the scene."""
+    controlnet = new_controlnet(pipe.unet)
+    ids = tokenize(pipe.tokenizer, data.captions)
+    mean, std = encode_latents(pipe.vae, data.images)
+    alphas = pipe.scheduler.alphas_cumprod.float()
+
+    def step(_: int) -> torch.Tensor:
+        index = torch.randint(len(ids), (cfg.controlnet_batch,), generator=generator)
+        x0 = (mean[index] + std[index] * torch.randn(mean[index].shape, generator=generator)) * pipe.vae.config.scaling_factor
+        x_t, t, noise = _noised(x0, alphas, generator)
+        with torch.no_grad():
+            text = pipe.text_encoder(ids[index])[0]
+        down, mid = controlnet(x_t, t, encoder_hidden_states=text, controlnet_cond=data.skeletons[index].float() / 255,
+                               return_dict=False)
+        pred = pipe.unet(x_t, t, encoder_hidden_states=text, down_block_additional_residuals=down,
+                         mid_block_additional_residual=mid).sample
+        return F.mse_loss(pred, noise)
+
+    _loop(controlnet.parameters(), cfg.controlnet_steps, cfg.controlnet_lr,
+          lr_lambda(min(cfg.warmup, cfg.controlnet_steps), cfg.controlnet_steps, cfg.final_lr_ratio), step,
+          "controlnet", log)
+    return controlnet.eval().requires_grad_(False)
+
+
+def train_scorer(heads: dict[str, int], images: torch.Tensor, labels: dict[str, torch.Tensor], cfg: PretrainConfig,
+                 generator: torch.Generator, name: str, log: Log) -> SceneClassifier:
+    """A SceneClassifier on uint8 images, with random horizontal flips."""
+    model = SceneClassifier(heads).train()
+
+    def step(_: int) -> torch.Tensor:
+        index = torch.randint(len(images), (cfg.scorer_batch,), generator=generator)
+        x = images[index].float() / 255
+        flip = torch.rand(len(index), generator=generator) < 0.5
+        x[flip] = x[flip].flip(-1)
+        return classifier_loss(model(x), {k: v[index] for k, v in labels.items()})
+
+    _loop(model.parameters(), cfg.scorer_steps, cfg.scorer_lr, lr_lambda(1, cfg.scorer_steps, 0.01), step, name, log)
+    return model.eval()
+
+
+def scorer_accuracy(models: WorldModels, data: Renders) -> dict[str, float]:
+    """Held-out accuracy: interaction on pair scenes, the exact species set on every scene."""
+    verdict = classify(models, [data.images[i] for i in range(len(data.images))])
+    pairs = data.interaction >= 0
+    return {"interaction": float((verdict["interaction"][pairs] == data.interaction[pairs]).float().mean()),
+            "species_set": float((verdict["species"] == data.species).all(dim=1).float().mean())}
+
+
+def sanity_gate(models: WorldModels, cfg: PretrainConfig, seed: int) -> dict:
+    """Generations from captions of named interactions, classified: the rate at which the model draws them."""
+    rng = random.Random(seed)
+    named = [name for name in render.INTERACTIONS if name not in grammar.HELD_OUT]
+    jobs = [(rng.choice(named), (rng.choice(render.SPECIES), rng.choice(render.SPECIES))) for _ in range(cfg.gate_samples)]
+    prompts = [grammar.pair_caption(rng, name, pair, True) for name, pair in jobs]
+    images = sample_images(models.pipe, prompts, list(range(len(prompts))), cfg.sampling_steps, cfg.gate_guidance)
+    verdict = classify(models, images)
+    truth = torch.tensor([render.INTERACTIONS.index(name) for name, _ in jobs])
+    species = torch.tensor([_presence(pair) for _, pair in jobs])
+    hits = verdict["interaction"] == truth
+    per = {name: float(hits[[i for i, (n, _) in enumerate(jobs) if n == name]].float().mean())
+           for name in named if any(n == name for n, _ in jobs)}
+    return {"interaction_accuracy": float(hits.float().mean()), "chance": 1 / len(render.INTERACTIONS),
+            "species_set_accuracy": float((verdict["species"] == species).all(dim=1).float().mean()),
+            "per_interaction": per, "samples": len(jobs), "guidance": cfg.gate_guidance, "steps": cfg.sampling_steps}
+
+
+def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print) -> dict:
+    """Every phase, then the weights, a metrics JSON and the model card in `out`."""
+    torch.manual_seed(cfg.seed)
+    generator, started, timings = torch.Generator().manual_seed(cfg.seed), time.time(), {}
+
+    def phase(name: str, fn):
+        began = time.time()
+        result = fn()
+        timings[name] = round(time.time() - began, 1)
+        return result
+
+    data = phase("render", lambda: render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, cfg.named_share, log))
+    vae = phase("vae", lambda: train_vae(data, cfg, generator, log))
+    pipe = phase("denoiser", lambda: train_denoiser(vae, data, cfg, generator, log))
+    controlnet = phase("controlnet", lambda: train_controlnet(pipe, data, cfg, generator, log))
+    scorers = phase("scorers", lambda: _train_scorers(vae, data, cfg, generator, log))
+    models = WorldModels(pipe, controlnet, *scorers)
+    held_out = render_set(cfg.eval_scenes, cfg.eval_scenes // 4, cfg.seed + 1, cfg.named_share, log)
+    metrics = {"scorers_on_renders": scorer_accuracy(models, held_out)}
+    recon = Renders(reconstruct(vae, held_out.images), held_out.skeletons, held_out.captions, held_out.interaction,
+                    held_out.species)
+    metrics["scorers_on_vae_reconstructions"] = scorer_accuracy(models, recon)
+    metrics["vae_psnr_db"] = vae_psnr(vae, held_out.images)
+    metrics["sanity_gate"] = phase("gate", lambda: sanity_gate(models, cfg, cfg.seed + 2))
+    metrics["timings_s"] = {**timings, "total": round(time.time() - started, 1)}
+    metrics["config"] = asdict(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    save_world(models, out)
+    write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))
+    write_text_atomic(out / "README.md", model_card(metrics))
+    log(json.dumps({k: metrics[k] for k in ("scorers_on_renders", "scorers_on_vae_reconstructions", "sanity_gate")}))
+    return metrics
+
+
+def _train_scorers(vae, data: Renders, cfg: PretrainConfig, generator: torch.Generator, log: Log):
+    """Both scorers see raw renders and their VAE reconstructions, as generated images come through the VAE."""
+    images = torch.cat([data.images, reconstruct(vae, data.images)])
+    interaction, species = data.interaction.repeat(2), data.species.repeat(2, 1)
+    pairs = interaction >= 0
+    inter = train_scorer({"interaction": len(render.INTERACTIONS)}, images[pairs], {"interaction": interaction[pairs]},
+                         cfg, generator, "interaction scorer", log)
+    kinds = train_scorer({"species": len(render.SPECIES)}, images, {"species": species}, cfg, generator,
+                         "species scorer", log)
+    return inter, kinds
+
+
+def model_card(metrics: dict) -> str:
+    cfg, gate = metrics["config"], metrics["sanity_gate"]
+    lines = [
+        "# InterInv interaction world: pretrained models",
+        "",
+        "Made by `interinv world pretrain` (seeded). Everything here is trained from scratch on rendered scenes;",
+        "no outside data or weights are used.",
+        "",
+        "## Contents",
+        "- A diffusers `StableDiffusionPipeline` (fp16 safetensors): VAE (factor 4, 4 latent channels), CLIP text",
+        "  encoder (width 128, 3 layers, the real CLIP tokenizer, rebuilt offline at load time), UNet",
+        "  (64/128/128 channels, cross-attention at 8x8 and 4x4) and a DDIM scheduler.",
+        "- `controlnet/`: an openpose ControlNet for the world's skeleton maps.",
+        "- `scorers/`: the interaction classifier and the species-presence classifier (small CNNs).",
+        "",
+        "## Data",
+        f"- {cfg['pair_scenes']} two-subject scenes over {len(render.INTERACTIONS)} interactions and "
+        f"{len(render.SPECIES)} species, and {cfg['single_scenes']} single-subject pose scenes, 64 px.",
+        f"- Held-out interactions (only neutral captions such as 'a bear and a robot'): {', '.join(grammar.HELD_OUT)}.",
+        f"- Named interactions carry their verb in {cfg['named_share']:.0%} of captions; {cfg['caption_dropout']:.0%} "
+        "of captions are dropped for classifier-free guidance.",
+        "",
+        "## Training",
+        f"- VAE: {cfg['vae_steps']} steps at batch {cfg['vae_batch']}; PSNR {metrics['vae_psnr_db']:.1f} dB on held-out renders.",
+        f"- Text encoder + UNet jointly: {cfg['unet_steps']} steps at batch {cfg['unet_batch']}, AdamW {cfg['unet_lr']},"
+        f" warm-up {cfg['warmup']}, cosine to {cfg['final_lr_ratio']}x, EMA {cfg['ema_decay']}.",
+        f"- ControlNet: {cfg['controlnet_steps']} steps at batch {cfg['controlnet_batch']}.",
+        f"- Scorers: {cfg['scorer_steps']} steps at batch {cfg['scorer_batch']} on renders and their VAE reconstructions.",
+        f"- Wall time (2-core CPU, shared): {json.dumps(metrics['timings_s'])} s.",
+        "",
+        "## Measured",
+        "| scorer | on fresh renders | on VAE reconstructions |",
+        "|---|---|---|",
+    ]
+    for key in ("interaction", "species_set"):
+        lines.append(f"| {key} | {metrics['scorers_on_renders'][key]:.1%} | "
+                     f"{metrics['scorers_on_vae_reconstructions'][key]:.1%} |")
+    lines += [
+        "",
+        f"Sanity gate: {gate['samples']} generations from captions of named interactions (DDIM {gate['steps']} steps, "
+        f"CFG {gate['guidance']}), judged by the interaction scorer: **{gate['interaction_accuracy']:.1%}** correct "
+        f"(chance {gate['chance']:.1%}); both species right in {gate['species_set_accuracy']:.1%}.",
+        "",
+        "| interaction | correct |",
+        "|---|---|",
+        *[f"| {name} | {rate:.0%} |" for name, rate in gate["per_interaction"].items()],
+        "",
+    ]
+    return "\n".join(lines)

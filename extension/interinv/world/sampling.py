@@ -1,0 +1,57 @@
+"""Batched generation with the world's pipeline, and the scorers' verdicts on the results."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from .models import IMAGE_SIDE, WorldModels, species_logits_to_sets
+
+BATCH = 64  # images per pipeline call
+
+
+@torch.no_grad()
+def sample_images(pipe, prompts: Sequence[str] | None, seeds: Sequence[int], steps: int, guidance: float,
+                  prompt_embeds: torch.Tensor | None = None, negative_embeds: torch.Tensor | None = None,
+                  controlnet=None, control: torch.Tensor | None = None) -> torch.Tensor:
+    """uint8 [N, 3, 64, 64] images, one per seed; text as prompts or as precomputed embeddings."""
+    out = []
+    for start in range(0, len(seeds), BATCH):
+        part = slice(start, start + BATCH)
+        generators = [torch.Generator().manual_seed(int(s)) for s in seeds[part]]
+        if prompt_embeds is not None:
+            text = dict(prompt_embeds=prompt_embeds[part], negative_prompt_embeds=negative_embeds[part])
+        else:
+            text = dict(prompt=list(prompts[part]), negative_prompt=[""] * len(generators))
+        kwargs = dict(**text, num_inference_steps=steps, guidance_scale=guidance, generator=generators,
+                      height=IMAGE_SIDE, width=IMAGE_SIDE, output_type="pt")
+        if controlnet is None:
+            images = pipe(**kwargs).images
+        else:
+            images = _controlnet_pipe(pipe, controlnet)(image=control[part].float() / 255, **kwargs).images
+        out.append((images.clamp(0, 1) * 255).round().to(torch.uint8).cpu())
+    return torch.cat(out)
+
+
+def _controlnet_pipe(pipe, controlnet):
+    from diffusers import StableDiffusionControlNetPipeline
+
+    components = {k: v for k, v in pipe.components.items() if k != "image_encoder"}
+    control_pipe = StableDiffusionControlNetPipeline(**components, controlnet=controlnet)
+    control_pipe.set_progress_bar_config(disable=True)
+    return control_pipe
+
+
+@torch.no_grad()
+def classify(models: WorldModels, images: Sequence[torch.Tensor] | torch.Tensor) -> dict[str, torch.Tensor]:
+    """Interaction index [N] and species presence [N, S] of uint8 images."""
+    stacked = torch.stack(list(images)) if not isinstance(images, torch.Tensor) else images
+    interaction, species = [], []
+    for chunk in stacked.split(256):
+        x = chunk.float() / 255
+        if x.shape[-1] != IMAGE_SIDE:
+            x = torch.nn.functional.interpolate(x, size=(IMAGE_SIDE, IMAGE_SIDE), mode="bilinear", antialias=True)
+        interaction.append(models.interaction_scorer(x)["interaction"].argmax(dim=1))
+        species.append(species_logits_to_sets(models.species_scorer(x)["species"]))
+    return {"interaction": torch.cat(interaction), "species": torch.cat(species)}

@@ -1,0 +1,133 @@
+"""The world's renderer and caption grammar."""
+
+import random
+
+import numpy as np
+import pytest
+
+from interinv.errors import InterInvError
+from interinv.pose import read_openpose_json, write_openpose_json
+from interinv.world import grammar, render
+
+
+def test_same_seed_gives_identical_pixels_and_keypoints():
+    first, second = (render.render_pair(7, "hug", ("bear", "robot")) for _ in range(2))
+    assert np.array_equal(np.asarray(first.image), np.asarray(second.image))
+    assert first.people == second.people
+    assert all(np.array_equal(m, n) for m, n in zip(first.masks, second.masks))
+
+
+def test_different_seeds_give_different_pictures():
+    images = [np.asarray(render.render_single(seed, "waving", "cat").image) for seed in (0, 1)]
+    assert not np.array_equal(*images)
+
+
+@pytest.mark.parametrize("interaction", render.INTERACTIONS)
+def test_every_interaction_and_species_renders_two_figures_inside_the_frame(interaction):
+    for seed, a in enumerate(render.SPECIES):
+        for b in render.SPECIES:
+            scene = render.render_pair(seed, interaction, (a, b), 64)
+            assert scene.image.mode == "RGB" and scene.image.size == (64, 64)
+            assert scene.species == (a, b) and scene.label == interaction
+            assert len(scene.people) == 2 and len(scene.masks) == 2
+            for person, mask in zip(scene.people, scene.masks):
+                assert mask.dtype == bool and mask.shape == (64, 64) and mask.sum() > 10
+                assert all(0.0 <= v <= 1.0 for p in person.visible for v in p)
+
+
+def test_the_two_figures_of_an_interaction_touch():
+    for interaction in render.INTERACTIONS:
+        for seed in range(3):
+            scene = render.render_pair(seed, interaction, ("person", "bear"), 64)
+            grown = _dilate(scene.masks[0], 2)
+            assert (grown & scene.masks[1]).any(), f"{interaction} seed {seed}: the figures do not touch"
+
+
+def test_every_single_pose_renders_one_figure():
+    for seed, pose in enumerate(render.SINGLE_POSES):
+        for kind in render.SPECIES:
+            scene = render.render_single(seed, pose, kind, 64)
+            assert len(scene.people) == 1 and scene.masks[0].sum() > 10
+            assert all(0.0 <= v <= 1.0 for p in scene.people[0].visible for v in p)
+
+
+def test_role_poses_are_single_poses():
+    assert set(render.ROLE_POSES) == set(render.INTERACTIONS)
+    assert {pose for pair in render.ROLE_POSES.values() for pose in pair} <= set(render.SINGLE_POSES)
+
+
+def test_pose_json_round_trips(tmp_path):
+    scene = render.render_pair(3, "kiss_hand", ("person", "cat"), 64)
+    path = write_openpose_json(tmp_path / "pose.json", render.pose_image(scene))
+    back = read_openpose_json(path)
+    assert (back.canvas_width, back.canvas_height) == (64, 64)
+    assert len(back.people) == 2
+    for read, written in zip(back.people, scene.people):
+        for p, q in zip(read.keypoints, written.keypoints):
+            assert (p is None) == (q is None)
+            if p is not None:
+                assert p == pytest.approx(q, abs=1e-6)
+
+
+def test_unknown_names_are_refused_with_the_options():
+    with pytest.raises(InterInvError, match="high_five"):
+        render.render_pair(0, "tickle", ("person", "cat"))
+    with pytest.raises(InterInvError, match="robot"):
+        render.render_single(0, "waving", "dog")
+
+
+def test_at_least_four_distinct_held_out_interactions():
+    assert len(set(grammar.HELD_OUT)) == len(grammar.HELD_OUT) >= 4
+    assert set(grammar.HELD_OUT) <= set(render.INTERACTIONS)
+
+
+def test_neutral_captions_never_name_the_interaction():
+    neutral_words = {word for p in grammar.NEUTRAL for word in p.split()} | set(render.SPECIES)
+    rng = random.Random(0)
+    for interaction in grammar.HELD_OUT:
+        for _ in range(20):
+            words = set(grammar.pair_caption(rng, interaction, ("bear", "robot"), named=False).split())
+            assert words <= neutral_words and not words & set(grammar.VERBS)
+
+
+def test_named_captions_put_subject_a_first():
+    rng = random.Random(0)
+    for interaction in render.INTERACTIONS:
+        caption = grammar.pair_caption(rng, interaction, ("cat", "robot"), named=True)
+        assert caption.index("cat") < caption.index("robot")
+
+
+def test_captions_read_as_expected():
+    assert grammar.neutral_caption(("bear", "robot")) == "a bear and a robot"
+    rng = random.Random(1)
+    captions = {grammar.single_caption(rng, "kneeling", "robot") for _ in range(30)}
+    assert "a robot kneeling" in captions and "a photo of a robot kneeling" in captions
+
+
+def test_every_grammar_word_is_a_known_word():
+    slots = {"{a}", "{b}", "{s}", "{pose}"}
+    known = set(grammar.VERBS) | set(grammar.PREPOSITIONS) | set(grammar.OTHER_WORDS) | slots
+    named = [p for phrasings in grammar.NAMED.values() for p in phrasings]
+    templates = named + list(grammar.NEUTRAL) + list(grammar.SINGLE)
+    assert {word for t in templates for word in t.split()} <= known
+    used = {word for t in templates for word in t.split()} | set(render.SINGLE_POSES)
+    assert set(grammar.VERBS) | set(grammar.PREPOSITIONS) <= used
+
+
+def test_grammar_words_are_single_clip_tokens():
+    from interinv.testbed import clip_tokenizer
+
+    tokenizer = clip_tokenizer()
+    words = set(grammar.VERBS) | set(grammar.PREPOSITIONS) | set(grammar.OTHER_WORDS) | set(render.SPECIES)
+    split = {w for w in words if len(tokenizer(w, add_special_tokens=False).input_ids) != 1}
+    assert split == set(grammar.SPLIT_WORDS)
+
+
+def _dilate(mask: np.ndarray, steps: int) -> np.ndarray:
+    grown = mask.copy()
+    for _ in range(steps):
+        grown[1:] |= grown[:-1]
+        grown[:-1] |= grown[1:]
+        grown[:, 1:] |= grown[:, :-1]
+        grown[:, :-1] |= grown[:, 1:]
+    return grown
