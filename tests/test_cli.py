@@ -11,20 +11,28 @@ from interinv.errors import InterInvError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_demo_trains_all_three_tokens_and_writes_a_grid(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--steps1", "4", "--steps2", "4", "--quiet"]) == 0
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, demo_data):
+    """An output folder of 'interinv train' on the stick-figure set with the tiny model."""
+    out = tmp_path_factory.mktemp("trained")
+    assert main(["train", str(demo_data / "exemplars"), "--model", "interinv:tiny", "--out", str(out), "--name",
+                 "demo_kneel", "--stage1-images", str(demo_data / "stage1"), "--resolution", "32", "--steps1", "2",
+                 "--steps2", "2", "--quiet"]) == 0
+    return out
+
+
+def test_demo_learns_a_world_interaction_and_compares_it_with_the_prompt(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--steps", "4", "--samples", "2", "--quiet"]) == 0
     names = {p.name for p in tmp_path.iterdir()}
-    assert {"demo_kneel_p1.safetensors", "demo_kneel_r.safetensors", "demo_kneel_p2.safetensors",
-            "demo_kneel.interaction.json", "preview-grid.png"} <= names
-    with Image.open(tmp_path / "preview-grid.png") as grid:
-        assert grid.size == (128, 32)
-    assert "not meaningful" in capsys.readouterr().out
+    slug = "kiss_hand"
+    assert {f"{slug}_p1.safetensors", f"{slug}_r.safetensors", f"{slug}_p2.safetensors", "comparison.png",
+            "demo.json"} <= names
+    out = capsys.readouterr().out
+    assert "prompt only" in out and "learned words" in out
 
 
-def test_inspect_prints_family_shape_and_metadata(tmp_path, capsys, demo_data):
-    main(["demo", "--out", str(tmp_path), "--steps1", "2", "--steps2", "2", "--quiet"])
-    capsys.readouterr()
-    assert main(["inspect", str(tmp_path / "demo_kneel_r.safetensors")]) == 0
+def test_inspect_prints_family_shape_and_metadata(trained, capsys):
+    assert main(["inspect", str(trained / "demo_kneel_r.safetensors")]) == 0
     out = capsys.readouterr().out
     assert "family: sd1" in out and "shape [1, 32]" in out and "interinv.role: r" in out
 
@@ -62,9 +70,8 @@ def test_console_script_entry_point_runs():
     assert result.returncode == 0 and "demo" in result.stdout and "inspect" in result.stdout
 
 
-def test_bundle_and_install_round_trip_through_the_cli(tmp_path, capsys):
-    main(["demo", "--out", str(tmp_path / "out"), "--steps1", "2", "--steps2", "2", "--quiet"])
-    assert main(["bundle", str(tmp_path / "out"), "--zip", str(tmp_path / "b.zip")]) == 0
+def test_bundle_and_install_round_trip_through_the_cli(tmp_path, trained, capsys):
+    assert main(["bundle", str(trained), "--zip", str(tmp_path / "b.zip")]) == 0
     assert main(["install", str(tmp_path / "b.zip"), "--embeddings-dir", str(tmp_path / "emb"), "--width", "32"]) == 0
     installed = tmp_path / "emb" / "interactions" / "demo_kneel"
     assert {"demo_kneel_p1.safetensors", "demo_kneel_r.safetensors", "demo_kneel_p2.safetensors"} <= {p.name for p in installed.iterdir()}

@@ -13,9 +13,11 @@ from .config import TrainConfig, config_from_dict
 from .errors import InterInvError, TrainingInterrupted
 from .job import Job
 from .world.commands import add_world_commands
+from .world.demo import DemoConfig
+from .world.grammar import HELD_OUT
+from .world.models import WEIGHTS_DIR
 
-TINY_MODEL = "interinv:tiny"  # the built-in tiny random model (tests and the demo)
-DEMO_STEPS = 150  # steps per stage of the demo: about a minute on two CPU cores
+TINY_MODEL = "interinv:tiny"  # the built-in tiny random model (tests)
 
 
 class CliJob(Job):
@@ -135,9 +137,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.name = load_interaction(args.folder).name or cfg.name
     request = TrainRequest(Path(args.folder), Path(args.out), Path(args.stage1_images) if args.stage1_images else None,
                            args.resume, args.restart, args.pt,
-                           prepare=_prepare_options(args) if args.command != "demo" else None)
-    steps = {"train": ("stage1", "stage2", "export"), "demo": ("stage1", "stage2", "export"),
-             "stage1": ("stage1",), "stage2": ("stage2",), "export": ("export",)}[args.command]
+                           prepare=_prepare_options(args))
+    steps = {"train": ("stage1", "stage2", "export"), "stage1": ("stage1",), "stage2": ("stage2",), "export": ("export",)}[args.command]
     manifest = _run_job(args, lambda job: run_training(load_model(args), request, cfg, job, steps))
     print(f"Wrote {manifest}" if manifest else f"Finished {', '.join(steps)}; the state is in {args.out}/.interinv")
     return 0
@@ -154,17 +155,16 @@ def _run_job(args, work):
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import write_demo_set
+    from .world.demo import run_demo
+    from .world.models import load_world
 
-    out = Path(args.out)
-    data = write_demo_set(out / "data")
-    args.folder, args.stage1_images, args.model = str(data / "exemplars"), str(data / "stage1"), TINY_MODEL
-    args.name, args.resolution = args.name or "demo_kneel", args.resolution or 32
-    args.steps1, args.steps2 = args.steps1 or DEMO_STEPS, args.steps2 or DEMO_STEPS
-    args.batch_size = args.batch_size or 4
-    cmd_train(args)
-    grid = preview_grid(load_model(args), out, f"a photo of a man {{p1}} {{r}} a woman {{p2}}", range(4), 20)
-    print(f"Wrote {grid}\nNote: the demo uses a tiny random model; its images are not meaningful.")
+    cfg = DemoConfig(**{k: getattr(args, k) for k in ("interaction", "steps", "samples", "seed") if getattr(args, k) is not None})
+    report = _run_job(args, lambda job: run_demo(load_world(Path(args.weights)), Path(args.out), cfg, job))
+    accuracy = report["accuracy"]
+    print(f"Learned '{cfg.interaction}' from rendered exemplars of two persons; wrote {report['manifest']}.\n"
+          f"Judged by the world's interaction scorer on new subject pairs ({args.out}/comparison.png):\n"
+          f"  prompt only  ('{report['prompt_only']}'): {accuracy['prompt']['interaction']:.0%}\n"
+          f"  learned words ('{report['ours']}'): {accuracy['ours']['interaction']:.0%}")
     return 0
 
 
@@ -381,10 +381,15 @@ def parser() -> argparse.ArgumentParser:
         _train_args(train)
         _prepare_args(train)
         train.set_defaults(run=cmd_train)
-    demo = sub.add_parser("demo", help="train on the bundled synthetic set with the tiny model")
+    demo = sub.add_parser("demo", help="learn a held-out interaction of the bundled interaction world (CPU minutes)")
     demo.add_argument("--out", default="interinv-demo")
-    _train_args(demo)
-    demo.set_defaults(run=cmd_demo, steps1=None, steps2=None)
+    demo.add_argument("--weights", default=str(WEIGHTS_DIR), help="a folder written by 'interinv world pretrain'")
+    demo.add_argument("--interaction", choices=HELD_OUT, help=f"default: {DemoConfig.interaction}")
+    demo.add_argument("--steps", type=int, help=f"optimizer steps over both stages (default {DemoConfig.steps})")
+    demo.add_argument("--samples", type=int, help="images per row of the comparison grid")
+    demo.add_argument("--seed", type=int)
+    demo.add_argument("--quiet", action="store_true")
+    demo.set_defaults(run=cmd_demo)
     generate = sub.add_parser("generate", help="render a prompt with exported embeddings into a PNG grid")
     _model_args(generate)
     generate.add_argument("--embeddings", required=True, help="output folder of 'interinv train'")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import random
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +142,7 @@ def learn_words(host, method: str, exemplar_dir: Path, stage1_dir: Path | None, 
     """The method's words as {name: {encoder: vectors}}; empty for the prompt-only baseline."""
     if method == "prompt":
         return {}
+    shutil.rmtree(work / "state", ignore_errors=True)  # every run trains from scratch; caches stay
     exemplars = load_interaction(exemplar_dir).exemplars
     poses = None
     if method not in RELATION_ONLY:
