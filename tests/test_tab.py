@@ -86,7 +86,7 @@ def test_an_interrupted_training_resumes_from_the_name_alone(webui, demo, monkey
     _sheet, _gallery, stopped = click("task(first)", form(demo))
     monkeypatch.setattr(jobs.WebUIJob, "update", original)
     _sheet, _gallery, resumed = click("task(again)", form(demo, subject1="", subject2="", folder=""), resume=True)
-    assert "interrupted" in stopped and "Press Resume" in stopped
+    assert "interrupted" in stopped and "Press Resume" in stopped and "--resume" not in stopped
     assert "Trained 'demo_kneel'" in resumed, resumed
 
 

@@ -149,7 +149,7 @@ def test_entry_point_registers_once_and_builds_the_tab(webui):
     for _ in range(2):
         spec = importlib.util.spec_from_file_location("interinv.py", ROOT / "scripts" / "interinv.py")
         spec.loader.exec_module(importlib.util.module_from_spec(spec))
-    assert [len(v) for v in script_callbacks.callback_map.values()] == [1, 1, 1]
+    assert [len(v) for v in script_callbacks.callback_map.values()] == [1, 1, 1, 1]
     (blocks, title, elem_id), = script_callbacks.ui_tabs_callback()
     assert isinstance(blocks, gr.Blocks) and (title, elem_id) == ("Interaction Inversion", "interinv")
     assert "interinv_train" in str(blocks.config) and "interinv-error" not in str(blocks.config)

@@ -27,7 +27,7 @@ class DefaultsCheckingScript(scripts.Script):
 
 def boot(data_dir, *, parameterization="eps", family="sd1", controlnet_models=("control_v11p_sd15_openpose [cab727d4]",)):
     import internal_controlnet.external_code as external_code
-    from modules import devices, progress, script_callbacks, scripts, sd_hijack, shared, shared_state
+    from modules import devices, progress, script_callbacks, scripts, sd_hijack, shared, shared_state, ui_extra_networks
 
     data_dir = Path(data_dir)
     (data_dir / "embeddings").mkdir(parents=True, exist_ok=True)
@@ -38,6 +38,7 @@ def boot(data_dir, *, parameterization="eps", family="sd1", controlnet_models=("
     devices.fp8 = False
     progress.current_task, progress.pending_tasks, progress.finished_tasks[:] = None, {}, []
     script_callbacks.clear_callbacks()
+    ui_extra_networks.initialize()
     sd_hijack.model_hijack = sd_hijack.StableDiffusionModelHijack()
     shared.sd_model = LatentDiffusion(parameterization=parameterization, family=family)
     sd_hijack.model_hijack.hijack(shared.sd_model)

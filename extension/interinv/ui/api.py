@@ -16,9 +16,7 @@ from pathlib import Path
 
 from ..config import config_from_dict
 from ..errors import InterInvError
-from ..export import load_manifest
-from ..share import INSTALL_FOLDER
-from . import jobs
+from . import jobs, library
 
 PREFIX = "/interinv/v1"
 DEFAULT_MAX_UPLOAD = 64 * 1024 * 1024  # bytes per request
@@ -135,19 +133,6 @@ def _count(body: dict, key: str, default: int) -> int:
     return value
 
 
-def installed_interactions() -> list[dict]:
-    folder = jobs.embeddings_dir() / INSTALL_FOLDER
-    found = []
-    for manifest_path in sorted(folder.glob("*/*.interaction.json")) if folder.is_dir() else []:
-        try:
-            manifest = load_manifest(manifest_path)
-        except InterInvError:
-            continue
-        manifest.pop("_folder", None)
-        found.append(manifest)
-    return found
-
-
 def _auth_dependency():
     """HTTP Basic auth against --api-auth (user:pass[,user:pass]) when it is set, like the WebUI's own API."""
     from fastapi import Depends, HTTPException
@@ -221,7 +206,7 @@ def register(app, host_factory=None) -> None:
         return jobs.get(task_id).summary()
 
     def interactions():
-        return {"interactions": installed_interactions()}
+        return {"interactions": [interaction.manifest for interaction in library.installed()]}
 
     app.add_api_route(f"{PREFIX}/train", train, methods=["POST"], dependencies=dependencies)
     app.add_api_route(f"{PREFIX}/tasks/{{task_id}}", task_status, methods=["GET"], dependencies=dependencies)

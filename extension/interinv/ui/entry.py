@@ -1,4 +1,4 @@
-"""What scripts/interinv.py registers with the WebUI: the tab, the settings and the HTTP API."""
+"""What scripts/interinv.py registers with the WebUI: the tab, the settings, the HTTP API and the Extra Networks page."""
 
 from __future__ import annotations
 
@@ -43,6 +43,12 @@ def app_started(_demo, app):
     api.register(app)
 
 
+def before_ui():
+    from . import extra_networks
+
+    extra_networks.register()
+
+
 def _registered(script_callbacks, category: str, callback) -> bool:
     for entry in script_callbacks.callback_map.get(category, []):
         if getattr(entry, "callback", None) is callback:
@@ -54,6 +60,7 @@ def register(script_callbacks) -> None:
     """Register once per callback list: a UI reload clears the lists and runs the script again."""
     for category, add, callback in (("callbacks_ui_tabs", script_callbacks.on_ui_tabs, ui_tabs),
                                      ("callbacks_ui_settings", script_callbacks.on_ui_settings, ui_settings),
-                                     ("callbacks_app_started", script_callbacks.on_app_started, app_started)):
+                                     ("callbacks_app_started", script_callbacks.on_app_started, app_started),
+                                     ("callbacks_before_ui", script_callbacks.on_before_ui, before_ui)):
         if not _registered(script_callbacks, category, callback):
             add(callback, name=f"interinv_{category}")

@@ -25,9 +25,9 @@ from ..exemplars import SPEC_FILE, STAGE1_FILE, image_files
 from ..hosts.a1111_host import A1111Host, controlnet_missing
 from ..job import Job
 from ..prepare import PREPARED_FOLDER, PrepareOptions, Prepared, prepare
-from ..share import INSTALL_FOLDER
 from ..tokens import check_slug
 from ..train import TrainRequest, run_training
+from .library import interaction_folder
 
 PREVIEWS_KEPT = 8  # preview images a task keeps for the gallery
 
@@ -123,17 +123,6 @@ def data_root() -> Path:
 
     configured = getattr(shared.cmd_opts, "interinv_cache_dir", None)
     return Path(configured) if configured else Path(getattr(shared.cmd_opts, "data_dir", None) or shared.data_path) / "interinv"
-
-
-def embeddings_dir() -> Path:
-    from modules import shared
-
-    return Path(shared.cmd_opts.embeddings_dir)
-
-
-def interaction_folder(name: str) -> Path:
-    """Where a finished interaction goes: <embeddings dir>/interactions/<slug>/."""
-    return embeddings_dir() / INSTALL_FOLDER / check_slug(name)
 
 
 def task_folder(name: str) -> Path:
@@ -258,7 +247,7 @@ def execute(task: Task, host_factory=None, train: bool = True) -> Task:
             task.loaded = host.install_embeddings([f for f in task.files if f.endswith(".safetensors")])
         task.status = "done"
     except TrainingInterrupted as exc:
-        task.status, task.error = "interrupted", f"{exc} Press Resume to continue."
+        task.status, task.error = "interrupted", stopped_message(task, exc)
     except InterInvError as exc:
         task.status, task.error = "error", str(exc)
     except Exception as exc:  # shown to the user; the WebUI must keep running
@@ -270,6 +259,12 @@ def execute(task: Task, host_factory=None, train: bool = True) -> Task:
         shared.state.textinfo = None
         task.done.set()
     return task
+
+
+def stopped_message(task: Task, exc: TrainingInterrupted) -> str:
+    """Where a stopped task got to and where its work is kept. The engine's own message tells the CLI user to pass
+    --resume; the tab names its button instead, and API callers send "resume": true."""
+    return f"Stopped {task.stage} at step {exc.step} of {task.total}; the work so far is kept in '{exc.state_path}'."
 
 
 _ids = itertools.count(1)

@@ -52,7 +52,10 @@ def _message(kind: str, text: str) -> str:
     return f"<div class='{ELEM}-{kind}'><p>{html.escape(text)}</p></div>"
 
 
-def outcome_html(task: jobs.Task) -> str:
+def outcome_html(task: jobs.Task, train: bool = True) -> str:
+    if task.status == "interrupted":
+        again = "Press Resume to continue." if train else "Press Contact sheet again to continue."
+        return _message(task.status, f"{task.status}: {task.error} {again}")
     if task.status != "done":
         return _message(task.status, f"{task.status}: {task.error}")
     if not task.files:
@@ -74,7 +77,7 @@ def run(host_factory=None, train: bool = True, resume: bool = False):
         except InterInvError as exc:
             return gr.update(), [], _message("error", str(exc))
         task = jobs.execute(jobs.new_task(spec, task_id or None), host_factory, train=train)
-        return task.contact_sheet or gr.update(), [preview for preview in task.previews], outcome_html(task)
+        return task.contact_sheet or gr.update(), [preview for preview in task.previews], outcome_html(task, train)
 
     return handler
 

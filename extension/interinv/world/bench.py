@@ -106,6 +106,7 @@ def method_config(method: str, cfg: BenchConfig, vocab: tuple[str, str]) -> Trai
     train = TrainConfig(name=f"w_{method}", resolution=IMAGE_SIDE)
     train.prior.verbs, train.prior.prepositions = vocab
     train.probe.side = 8  # the world UNet's finest cross-attention grid
+    train.stage1.templates = tuple(t.format(s="{o}", pose="{p}") for t in grammar.SINGLE)  # the world's phrasings
     relation_only = method in RELATION_ONLY
     for stage in (train.stage1, train.stage2):
         stage.batch_size, stage.lr, stage.seed, stage.save_every = cfg.batch_size, cfg.lr, cfg.seed, 0

@@ -4,7 +4,7 @@ import collections
 
 ScriptCallback = collections.namedtuple("ScriptCallback", ["script", "callback", "name"])
 
-callback_map = {"callbacks_ui_tabs": [], "callbacks_ui_settings": [], "callbacks_app_started": []}
+callback_map = {"callbacks_ui_tabs": [], "callbacks_ui_settings": [], "callbacks_app_started": [], "callbacks_before_ui": []}
 
 
 def clear_callbacks():
@@ -30,6 +30,11 @@ def on_app_started(callback, *, name=None):
     _add("callbacks_app_started", callback, name)
 
 
+def on_before_ui(callback, *, name=None):
+    """callback() runs before the UI is built: where extensions register Extra Networks pages."""
+    _add("callbacks_before_ui", callback, name)
+
+
 def ui_tabs_callback():
     res = []
     for _script, callback, _name in callback_map["callbacks_ui_tabs"]:
@@ -45,3 +50,8 @@ def ui_settings_callback():
 def app_started_callback(demo, app):
     for _script, callback, _name in callback_map["callbacks_app_started"]:
         callback(demo, app)
+
+
+def before_ui_callback():
+    for _script, callback, _name in reversed(callback_map["callbacks_before_ui"]):
+        callback()

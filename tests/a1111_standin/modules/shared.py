@@ -63,6 +63,7 @@ def _default_options():
         "live_previews_enable": OptionInfo(True),
         "textual_inversion_print_at_load": OptionInfo(False),
         "control_net_unit_count": OptionInfo(3),
+        "samples_format": OptionInfo("png"),
     })
 
 
