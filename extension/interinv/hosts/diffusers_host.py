@@ -71,6 +71,7 @@ class DiffusersHost:
         self.alphas_cumprod = self._alphas_cumprod(pipe.scheduler.config)
         self.latent_factor = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
         self._splice_args: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._control_pipe = None
         pipe.to(self.device)
         pipe.set_progress_bar_config(disable=True)
         pipe.text_encoder.get_input_embeddings().register_forward_hook(self._splice_hook)
@@ -225,10 +226,12 @@ class DiffusersHost:
             )
         from diffusers import StableDiffusionControlNetPipeline
 
-        components = {k: v for k, v in self.pipe.components.items() if k != "image_encoder"}
-        pipe = StableDiffusionControlNetPipeline(**components, controlnet=self.controlnet.to(self.device))
-        pipe.set_progress_bar_config(disable=True)
-        return pipe
+        if self._control_pipe is None:  # built once: construction is slow and logs a safety-checker notice
+            components = {k: v for k, v in self.pipe.components.items() if k != "image_encoder"}
+            self._control_pipe = StableDiffusionControlNetPipeline(
+                **components, controlnet=self.controlnet.to(self.device), requires_safety_checker=False)
+            self._control_pipe.set_progress_bar_config(disable=True)
+        return self._control_pipe
 
     def install_embeddings(self, paths: Sequence[str]) -> list[str]:
         from ..export import read_embedding

@@ -24,7 +24,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     if args.unet_steps:
         cfg.unet_steps = args.unet_steps
     torch.set_num_threads(args.threads or torch.get_num_threads())
-    metrics = pretrain(Path(args.out), cfg, _log)
+    metrics = pretrain(Path(args.out), cfg, _log, Path(args.reuse) if args.reuse else None)
     print(json.dumps(metrics["sanity_gate"], indent=1))
     return 0
 
@@ -63,6 +63,7 @@ def add_world_commands(sub) -> None:
     pretrain.add_argument("--seed", type=int, default=0)
     pretrain.add_argument("--unet-steps", type=int, help="override the text encoder + UNet steps")
     pretrain.add_argument("--threads", type=int, help="torch CPU threads")
+    pretrain.add_argument("--reuse", help="an earlier run's folder (same seed): keep its VAE and scorers")
     pretrain.set_defaults(run=cmd_pretrain)
     bench = commands.add_parser("bench", help="compare the methods on the held-out interactions")
     bench.add_argument("--weights", default=str(WEIGHTS_DIR), help="a folder written by 'interinv world pretrain'")

@@ -190,12 +190,16 @@ def tokenize(tokenizer, captions: list[str]) -> torch.Tensor:
 
 
 def _ema_update(ema_model, model, decay: float) -> Callable[[], None]:
+    """EMA with the usual warm-up, min(decay, (1+n)/(10+n)): a short run must not keep the random init."""
     pairs = list(zip(ema_model.parameters(), model.parameters()))
+    count = [0]
 
     def update() -> None:
+        count[0] += 1
+        rate = min(decay, (1 + count[0]) / (10 + count[0]))
         with torch.no_grad():
             for ema, live in pairs:
-                ema.lerp_(live, 1 - decay)
+                ema.lerp_(live, 1 - rate)
     return update
 
 
@@ -299,8 +303,11 @@ def sanity_gate(models: WorldModels, cfg: PretrainConfig, seed: int) -> dict:
             "per_interaction": per, "samples": len(jobs), "guidance": cfg.gate_guidance, "steps": cfg.sampling_steps}
 
 
-def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print) -> dict:
-    """Every phase, then the weights, a metrics JSON and the model card in `out`."""
+def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print, reuse: Path | None = None) -> dict:
+    """Every phase, then the weights, a metrics JSON and the model card in `out`.
+
+    `reuse`: an earlier run's folder (same seed and data settings) whose VAE and scorers are kept.
+    """
     torch.manual_seed(cfg.seed)
     generator, started, timings = torch.Generator().manual_seed(cfg.seed), time.time(), {}
 
@@ -311,10 +318,10 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
         return result
 
     data = phase("render", lambda: render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, cfg.named_share, log))
-    vae = phase("vae", lambda: train_vae(data, cfg, generator, log))
+    vae = phase("vae", lambda: _reused_vae(reuse) if reuse else train_vae(data, cfg, generator, log))
     pipe = phase("denoiser", lambda: train_denoiser(vae, data, cfg, generator, log))
     controlnet = phase("controlnet", lambda: train_controlnet(pipe, data, cfg, generator, log))
-    scorers = phase("scorers", lambda: _train_scorers(vae, data, cfg, generator, log))
+    scorers = phase("scorers", lambda: _reused_scorers(reuse) if reuse else _train_scorers(vae, data, cfg, generator, log))
     models = WorldModels(pipe, controlnet, *scorers)
     held_out = render_set(cfg.eval_scenes, cfg.eval_scenes // 4, cfg.seed + 1, cfg.named_share, log)
     metrics = {"scorers_on_renders": scorer_accuracy(models, held_out)}
@@ -331,6 +338,18 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
     write_text_atomic(out / "README.md", model_card(metrics))
     log(json.dumps({k: metrics[k] for k in ("scorers_on_renders", "scorers_on_vae_reconstructions", "sanity_gate")}))
     return metrics
+
+
+def _reused_vae(folder: Path):
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=torch.float32).eval().requires_grad_(False)
+
+
+def _reused_scorers(folder: Path):
+    from .models import load_scorer
+
+    return tuple(load_scorer(folder / "scorers" / f"{name}.safetensors") for name in ("interaction", "species"))
 
 
 def _train_scorers(vae, data: Renders, cfg: PretrainConfig, generator: torch.Generator, log: Log):

@@ -13,8 +13,7 @@ BATCH = 64  # images per pipeline call
 
 @torch.no_grad()
 def sample_images(pipe, prompts: Sequence[str] | None, seeds: Sequence[int], steps: int, guidance: float,
-                  prompt_embeds: torch.Tensor | None = None, negative_embeds: torch.Tensor | None = None,
-                  controlnet=None, control: torch.Tensor | None = None) -> torch.Tensor:
+                  prompt_embeds: torch.Tensor | None = None, negative_embeds: torch.Tensor | None = None) -> torch.Tensor:
     """uint8 [N, 3, 64, 64] images, one per seed; text as prompts or as precomputed embeddings."""
     out = []
     for start in range(0, len(seeds), BATCH):
@@ -26,21 +25,9 @@ def sample_images(pipe, prompts: Sequence[str] | None, seeds: Sequence[int], ste
             text = dict(prompt=list(prompts[part]), negative_prompt=[""] * len(generators))
         kwargs = dict(**text, num_inference_steps=steps, guidance_scale=guidance, generator=generators,
                       height=IMAGE_SIDE, width=IMAGE_SIDE, output_type="pt")
-        if controlnet is None:
-            images = pipe(**kwargs).images
-        else:
-            images = _controlnet_pipe(pipe, controlnet)(image=control[part].float() / 255, **kwargs).images
+        images = pipe(**kwargs).images
         out.append((images.clamp(0, 1) * 255).round().to(torch.uint8).cpu())
     return torch.cat(out)
-
-
-def _controlnet_pipe(pipe, controlnet):
-    from diffusers import StableDiffusionControlNetPipeline
-
-    components = {k: v for k, v in pipe.components.items() if k != "image_encoder"}
-    control_pipe = StableDiffusionControlNetPipeline(**components, controlnet=controlnet)
-    control_pipe.set_progress_bar_config(disable=True)
-    return control_pipe
 
 
 @torch.no_grad()
