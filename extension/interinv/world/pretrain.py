@@ -36,7 +36,7 @@ class PretrainConfig:
     single_scenes: int = 4000  # rendered single-subject pose scenes
     named_share: float = 0.8  # share of non-held-out pair scenes whose caption names the interaction
     caption_dropout: float = 0.1  # share of empty captions (for classifier-free guidance)
-    vae_steps: int = 500
+    vae_steps: int = 1500
     vae_batch: int = 32
     vae_lr: float = 2e-3
     unet_steps: int = 1500
