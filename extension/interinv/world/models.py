@@ -132,8 +132,8 @@ def save_scorer(model: SceneClassifier, path: Path) -> None:
 
     meta = {f"head.{k}": str(v) for k, v in model.head_sizes.items()}
     with atomic_path(path) as tmp:
-        save_file({k: v.half().contiguous() for k, v in model.state_dict().items() if v.is_floating_point()}
-                  | {k: v for k, v in model.state_dict().items() if not v.is_floating_point()}, str(tmp), metadata=meta)
+        state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(tmp), metadata=meta)
 
 
 def load_scorer(path: Path) -> SceneClassifier:

@@ -210,13 +210,14 @@ def _noised(latents: torch.Tensor, alphas: torch.Tensor, generator: torch.Genera
     return a.sqrt() * latents + (1 - a).sqrt() * noise, t, noise
 
 
-def train_denoiser(vae, data: Renders, cfg: PretrainConfig, generator: torch.Generator, log: Log):
+def train_denoiser(vae, data: Renders, latents: tuple[torch.Tensor, torch.Tensor], cfg: PretrainConfig,
+                   generator: torch.Generator, log: Log):
     """Text encoder and UNet trained jointly on ε-prediction; returns the EMA copies."""
     text_encoder, unet = new_text_encoder(), new_unet()
     pipe = assemble_pipeline(vae, text_encoder, unet)
     ids = tokenize(pipe.tokenizer, data.captions)
     empty = tokenize(pipe.tokenizer, [""])[0]
-    mean, std = encode_latents(vae, data.images)
+    mean, std = latents
     scale = vae.config.scaling_factor
     alphas = pipe.scheduler.alphas_cumprod.float()
     ema_text, ema_unet = copy.deepcopy(text_encoder).requires_grad_(False), copy.deepcopy(unet).requires_grad_(False)
@@ -236,11 +237,12 @@ def train_denoiser(vae, data: Renders, cfg: PretrainConfig, generator: torch.Gen
     return assemble_pipeline(vae, ema_text.eval(), ema_unet.eval())
 
 
-def train_controlnet(pipe, data: Renders, cfg: PretrainConfig, generator: torch.Generator, log: Log):
+def train_controlnet(pipe, data: Renders, latents: tuple[torch.Tensor, torch.Tensor], cfg: PretrainConfig,
+                     generator: torch.Generator, log: Log):
     """An openpose ControlNet on the frozen denoiser: skeleton map + caption -> the scene."""
     controlnet = new_controlnet(pipe.unet)
     ids = tokenize(pipe.tokenizer, data.captions)
-    mean, std = encode_latents(pipe.vae, data.images)
+    mean, std = latents
     alphas = pipe.scheduler.alphas_cumprod.float()
 
     def step(_: int) -> torch.Tensor:
@@ -279,7 +281,7 @@ def train_scorer(heads: dict[str, int], images: torch.Tensor, labels: dict[str, 
 
 def scorer_accuracy(models: WorldModels, data: Renders) -> dict[str, float]:
     """Held-out accuracy: interaction on pair scenes, the exact species set on every scene."""
-    verdict = classify(models, [data.images[i] for i in range(len(data.images))])
+    verdict = classify(models, data.images)
     pairs = data.interaction >= 0
     return {"interaction": float((verdict["interaction"][pairs] == data.interaction[pairs]).float().mean()),
             "species_set": float((verdict["species"] == data.species).all(dim=1).float().mean())}
@@ -319,8 +321,9 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
 
     data = phase("render", lambda: render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, cfg.named_share, log))
     vae = phase("vae", lambda: _reused_vae(reuse) if reuse else train_vae(data, cfg, generator, log))
-    pipe = phase("denoiser", lambda: train_denoiser(vae, data, cfg, generator, log))
-    controlnet = phase("controlnet", lambda: train_controlnet(pipe, data, cfg, generator, log))
+    latents = encode_latents(vae, data.images)  # shared by the denoiser and the ControlNet
+    pipe = phase("denoiser", lambda: train_denoiser(vae, data, latents, cfg, generator, log))
+    controlnet = phase("controlnet", lambda: train_controlnet(pipe, data, latents, cfg, generator, log))
     scorers = phase("scorers", lambda: _reused_scorers(reuse) if reuse else _train_scorers(vae, data, cfg, generator, log))
     models = WorldModels(pipe, controlnet, *scorers)
     held_out = render_set(cfg.eval_scenes, cfg.eval_scenes // 4, cfg.seed + 1, cfg.named_share, log)

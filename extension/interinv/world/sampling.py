@@ -31,11 +31,10 @@ def sample_images(pipe, prompts: Sequence[str] | None, seeds: Sequence[int], ste
 
 
 @torch.no_grad()
-def classify(models: WorldModels, images: Sequence[torch.Tensor] | torch.Tensor) -> dict[str, torch.Tensor]:
-    """Interaction index [N] and species presence [N, S] of uint8 images."""
-    stacked = torch.stack(list(images)) if not isinstance(images, torch.Tensor) else images
+def classify(models: WorldModels, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Interaction index [N] and species presence [N, S] of uint8 images [N, 3, H, W]."""
     interaction, species = [], []
-    for chunk in stacked.split(256):
+    for chunk in images.split(256):
         x = chunk.float() / 255
         if x.shape[-1] != IMAGE_SIDE:
             x = torch.nn.functional.interpolate(x, size=(IMAGE_SIDE, IMAGE_SIDE), mode="bilinear", antialias=True)
