@@ -3,11 +3,15 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 
 from interinv.world import grammar, render
-from interinv.world.bench import QUICK, RELATION_ONLY, TABLE, bootstrap_ci, method_config, novel_pairs, run_bench
+from interinv.world.bench import (QUICK, RELATION_ONLY, TABLE, bootstrap_ci, merge_bench_runs, method_config,
+                                  novel_pairs, run_bench)
 from interinv.world.models import WEIGHTS_DIR, load_world
-from interinv.world.pretrain import QUICK as QUICK_PRETRAIN, lr_lambda, pretrain
+from interinv.errors import InterInvError
+from interinv.world.commands import method_overrides, with_settings
+from interinv.world.pretrain import QUICK as QUICK_PRETRAIN, PretrainConfig, denoising_loss, lr_lambda, pretrain
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +28,7 @@ def test_quick_pretraining_writes_a_loadable_world_with_its_model_card(quick_wor
     assert models.pipe.unet.config.cross_attention_dim == models.pipe.text_encoder.config.hidden_size
     assert not (quick_world / "tokenizer").exists()  # rebuilt offline at load time
     metrics = json.loads((quick_world / "metrics.json").read_text())
+    assert metrics["device"].startswith("CPU")
     assert set(metrics["sanity_gate"]) >= {"interaction_accuracy", "chance", "per_interaction", "samples"}
     assert 0.0 <= metrics["scorers_on_renders"]["interaction"] <= 1.0
     card = (quick_world / "README.md").read_text()
@@ -43,6 +48,37 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
     assert factor(9) == pytest.approx(1.0)
     assert factor(100) == pytest.approx(0.1)
     assert factor(10) > factor(50) > factor(99)
+
+
+def test_min_snr_weighting_down_weights_only_the_low_noise_steps():
+    alphas = torch.linspace(0.999, 0.001, 1000)
+    pred, noise = torch.ones(2, 4, 2, 2), torch.zeros(2, 4, 2, 2)
+    low_noise, high_noise = torch.tensor([0, 0]), torch.tensor([999, 999])
+    assert denoising_loss(pred, noise, high_noise, alphas, 5.0) == pytest.approx(1.0)  # SNR < 5: full weight
+    assert denoising_loss(pred, noise, low_noise, alphas, 5.0) == pytest.approx(5 / (0.999 / 0.001), rel=1e-3)
+    assert denoising_loss(pred, noise, low_noise, alphas, 0.0) == pytest.approx(1.0)  # weighting off
+
+
+def test_pretrain_settings_parse_by_field_type_and_reject_unknown_keys():
+    cfg = with_settings(PretrainConfig(), ["unet_steps=20", "unet_channels=32,64,128", "vae_kl_weight=1e-4"])
+    assert (cfg.unet_steps, cfg.unet_channels, cfg.vae_kl_weight) == (20, (32, 64, 128), 1e-4)
+    with pytest.raises(InterInvError, match="unet_stepz"):
+        with_settings(PretrainConfig(), ["unet_stepz=3"])
+    with pytest.raises(InterInvError, match="not a valid int"):
+        with_settings(PretrainConfig(), ["unet_steps=many"])
+
+
+def test_method_overrides_reach_only_their_method():
+    overrides = method_overrides(["ti:stage2.lr=0.05", "ours:prior.enabled=false"])
+    assert overrides == {"ti": {"stage2.lr": 0.05}, "ours": {"prior.enabled": False}}
+    cfg = dataclasses.replace(QUICK, overrides=overrides)
+    assert method_config("ti", cfg, ("v", "p")).stage2.lr == 0.05
+    assert method_config("reversion", cfg, ("v", "p")).stage2.lr == QUICK.lr
+    assert not method_config("ours", cfg, ("v", "p")).prior.enabled
+    with pytest.raises(InterInvError, match="METHOD:FIELD=VALUE"):
+        method_overrides(["tti:stage2.lr=1"])
+    with pytest.raises(InterInvError, match="stage2.lrr"):
+        method_config("ti", dataclasses.replace(QUICK, overrides={"ti": {"stage2.lrr": 1}}), ("v", "p"))
 
 
 def test_bootstrap_interval_brackets_the_mean():
@@ -84,6 +120,23 @@ def test_quick_bench_runs_every_method_end_to_end(quick_world, tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())["eval_pairs"]
 
 
+def test_runs_split_by_interaction_merge_into_the_single_run_table(quick_world, tmp_path):
+    models = load_world(quick_world)
+    cfg = dataclasses.replace(QUICK, methods=("prompt", "ti"), interactions=TABLE[:2])
+    whole = run_bench(models, tmp_path / "whole", cfg, log=lambda _: None)
+    for number in range(2):
+        run_bench(models, tmp_path / f"part{number}", dataclasses.replace(cfg, interactions=TABLE[number:number + 1]),
+                  log=lambda _: None)
+    merged = merge_bench_runs([tmp_path / "part0", tmp_path / "part1"], tmp_path / "merged")
+    assert merged["pooled"] == whole["pooled"]
+    assert merged["interactions"] == whole["interactions"]
+    assert (tmp_path / "merged" / "table.md").read_text() == (tmp_path / "whole" / "table.md").read_text()
+    assert Image.open(tmp_path / "merged" / "grids" / "ti.png").size == Image.open(tmp_path / "whole" / "grids" / "ti.png").size
+    run_bench(models, tmp_path / "other", dataclasses.replace(cfg, interactions=TABLE[1:2], lr=0.5), log=lambda _: None)
+    with pytest.raises(InterInvError, match="lr"):
+        merge_bench_runs([tmp_path / "part0", tmp_path / "other"], tmp_path / "bad")
+
+
 def test_demo_exports_three_words_and_a_comparison_grid(quick_world, tmp_path):
     from interinv.job import Job
     from interinv.world.demo import DemoConfig, run_demo
@@ -97,3 +150,16 @@ def test_demo_exports_three_words_and_a_comparison_grid(quick_world, tmp_path):
 def test_the_committed_world_loads():
     models = load_world(WEIGHTS_DIR)
     assert models.interaction_scorer.head_sizes["interaction"] == len(render.INTERACTIONS)
+
+
+def test_cached_tokenizer_files_need_no_open_clip(tmp_path, monkeypatch):
+    """GPU images and user machines may lack open_clip; once the files exist it is never imported."""
+    import sys
+
+    from interinv.testbed import clip_tokenizer, clip_tokenizer_files
+
+    folder = clip_tokenizer_files(tmp_path / "tok")
+    monkeypatch.setitem(sys.modules, "open_clip", None)  # any import of it now fails
+    monkeypatch.setitem(sys.modules, "open_clip.tokenizer", None)
+    assert clip_tokenizer_files(folder) == folder
+    assert clip_tokenizer(folder)("a bear hugs a robot").input_ids[0] == 49406

@@ -22,11 +22,11 @@ def default_cache_dir() -> Path:
 
 def clip_tokenizer_files(folder: Path | None = None) -> Path:
     """Write CLIP's vocab.json and merges.txt, built from open_clip's bundled BPE file, into `folder`."""
-    from open_clip.tokenizer import bytes_to_unicode, default_bpe
-
     folder = Path(folder or default_cache_dir() / "clip-tokenizer")
     if (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
         return folder
+    from open_clip.tokenizer import bytes_to_unicode, default_bpe
+
     from .atomic import write_text_atomic
 
     merges = gzip.open(default_bpe()).read().decode("utf-8").split("\n")[1 : _MERGES + 1]

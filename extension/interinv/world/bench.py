@@ -21,6 +21,7 @@ from PIL import Image
 
 from ..atomic import write_text_atomic
 from ..config import TrainConfig
+from ..errors import InterInvError
 from ..exemplars import fill_template, load_interaction, load_subject_images
 from ..export import save_png
 from ..job import Job
@@ -132,9 +133,9 @@ def _set_field(train: TrainConfig, dotted: str, value) -> None:
     *path, last = dotted.split(".")
     target = train
     for part in path:
-        target = getattr(target, part)
-    if not hasattr(target, last):
-        raise KeyError(f"unknown option '{dotted}'")
+        target = getattr(target, part, None)
+    if target is None or not hasattr(target, last):
+        raise InterInvError(f"unknown TrainConfig field '{dotted}' (examples: stage2.lr, stage1.steps, prior.enabled)")
     setattr(target, last, value)
 
 
@@ -187,8 +188,8 @@ def score(models: WorldModels, images: torch.Tensor, interaction: str, pairs: li
     return {"interaction": inter, "subjects": subjects, "both": inter & subjects}
 
 
-def summarise(hits: dict[str, torch.Tensor], cfg: BenchConfig) -> dict[str, list[float]]:
-    return {metric: list(bootstrap_ci(values, cfg.bootstrap, cfg.seed)) for metric, values in hits.items()}
+def summarise(hits: dict[str, torch.Tensor], resamples: int, seed: int) -> dict[str, list[float]]:
+    return {metric: list(bootstrap_ci(values, resamples, seed)) for metric, values in hits.items()}
 
 
 # --- the run -----------------------------------------------------------------------------------------
@@ -196,7 +197,7 @@ def world_host(models: WorldModels):
     """The pretrained world as an engine host, with its ControlNet for stage-1 synthesis."""
     from ..hosts.diffusers_host import DiffusersHost
 
-    return DiffusersHost(models.pipe, family="sd1", device="cpu", controlnet=models.controlnet,
+    return DiffusersHost(models.pipe, family="sd1", device=str(models.pipe.device), controlnet=models.controlnet,
                          model_name="interinv-world")
 
 
@@ -204,17 +205,18 @@ def run_bench(models: WorldModels, out: Path, cfg: BenchConfig = BenchConfig(), 
               log: Log = print) -> dict:
     """Every method on every interaction; writes results.json, grids/<method>.png and table.md into out."""
     host = world_host(models)
-    interactions = cfg.interactions or TABLE
     vocab = write_vocabularies(out / "vocab")
     pairs = novel_pairs(cfg.exemplar_species)
     eval_pairs = [pairs[i % len(pairs)] for i in range(cfg.samples)]
     seeds = [cfg.seed * 100_000 + i for i in range(cfg.samples)]
-    results = {"config": dataclasses.asdict(cfg), "interactions": {}, "timings_s": {}}
-    pooled = {m: {} for m in cfg.methods}
+    results = {"config": dataclasses.asdict(cfg), "interactions": {}, "timings_s": {}, "eval_pairs": eval_pairs,
+               "seeds": seeds}
+    results["config"]["interactions"] = list(cfg.interactions or TABLE)
     grids = {m: [] for m in cfg.methods}
-    for number, interaction in enumerate(interactions):
+    for interaction in results["config"]["interactions"]:
+        # seeded by the interaction, not its place in the list, so that split runs merge into the same table
         folder = write_exemplars(out / interaction / "exemplars", interaction, cfg.exemplar_species, cfg.exemplars,
-                                 cfg.seed + number)
+                                 cfg.seed + render.INTERACTIONS.index(interaction))
         stage1 = stage1_images(host, folder, out / interaction, cfg, job) if set(cfg.methods) - set(RELATION_ONLY) - {"prompt"} else None
         results["interactions"][interaction] = {}
         for method in cfg.methods:
@@ -223,22 +225,66 @@ def run_bench(models: WorldModels, out: Path, cfg: BenchConfig = BenchConfig(), 
             vectors = learn_words(host, method, folder, stage1, train, out / interaction / method, job)
             images = render_method(host, eval_prompts(method, train, eval_pairs), vectors, seeds, cfg)
             hits = score(models, images, interaction, eval_pairs)
-            for metric, values in hits.items():
-                pooled[method][metric] = torch.cat([pooled[method].get(metric, torch.zeros(0, dtype=torch.bool)), values])
-            results["interactions"][interaction][method] = {"summary": summarise(hits, cfg),
+            summary = summarise(hits, cfg.bootstrap, cfg.seed)
+            results["interactions"][interaction][method] = {"summary": summary,
                                                             "hits": {k: v.int().tolist() for k, v in hits.items()}}
             results["timings_s"][f"{interaction}/{method}"] = round(time.time() - began, 1)
             grids[method].append(images[:16])
-            log(f"{interaction} / {method}: " + ", ".join(
-                f"{k} {v[0]:.2f}" for k, v in results["interactions"][interaction][method]["summary"].items()))
-    results["pooled"] = {m: summarise(h, cfg) for m, h in pooled.items()}
-    results["eval_pairs"], results["seeds"] = eval_pairs, seeds
+            log(f"{interaction} / {method}: " + ", ".join(f"{k} {v[0]:.2f}" for k, v in summary.items()))
     (out / "grids").mkdir(parents=True, exist_ok=True)
     for method, rows in grids.items():
         save_png(out / "grids" / f"{method}.png", image_grid(rows))
+    return finish_bench(results, out)
+
+
+def finish_bench(results: dict, out: Path) -> dict:
+    """Pool every interaction's hits per method, then write results.json and table.md."""
+    cfg = results["config"]
+    results["pooled"] = {}
+    for method in cfg["methods"]:
+        runs = [results["interactions"][i][method]["hits"] for i in cfg["interactions"]]
+        hits = {metric: torch.tensor([h for run in runs for h in run[metric]]) for metric in runs[0]}
+        results["pooled"][method] = summarise(hits, cfg["bootstrap"], cfg["seed"])
     write_text_atomic(out / "results.json", json.dumps(results, indent=1))
-    write_text_atomic(out / "table.md", results_table(results, interactions, cfg.methods))
+    write_text_atomic(out / "table.md", results_table(results, cfg["interactions"], cfg["methods"]))
     return results
+
+
+def merge_bench_runs(folders: list[Path], out: Path) -> dict:
+    """One table from several runs of the same settings on different interactions (for example run in parallel)."""
+    runs = []
+    for folder in folders:
+        path = folder / "results.json"
+        if not path.is_file():
+            raise InterInvError(f"'{folder}' holds no results.json of 'interinv world bench'")
+        runs.append(json.loads(path.read_text(encoding="utf-8")))
+    first = runs[0]
+    settings = {k: v for k, v in first["config"].items() if k != "interactions"}
+    merged = {"config": {**first["config"], "interactions": []}, "interactions": {}, "timings_s": {},
+              "eval_pairs": first["eval_pairs"], "seeds": first["seeds"]}
+    for folder, run in zip(folders, runs):
+        differing = sorted(k for k, v in settings.items() if run["config"].get(k) != v)
+        if differing:
+            raise InterInvError(f"'{folder}' was run with other settings than '{folders[0]}': {', '.join(differing)}")
+        repeated = set(run["interactions"]) & set(merged["interactions"])
+        if repeated:
+            raise InterInvError(f"'{folder}' repeats interactions of an earlier run: {', '.join(sorted(repeated))}")
+        merged["config"]["interactions"] += run["config"]["interactions"]
+        merged["interactions"].update(run["interactions"])
+        merged["timings_s"].update(run["timings_s"])
+    (out / "grids").mkdir(parents=True, exist_ok=True)
+    for method in settings["methods"]:
+        save_png(out / "grids" / f"{method}.png", stack_images([Image.open(f / "grids" / f"{method}.png") for f in folders]))
+    return finish_bench(merged, out)
+
+
+def stack_images(images: list[Image.Image]) -> Image.Image:
+    canvas = Image.new("RGB", (max(i.width for i in images), sum(i.height for i in images)), "white")
+    top = 0
+    for image in images:
+        canvas.paste(image.convert("RGB"), (0, top))
+        top += image.height
+    return canvas
 
 
 def stage1_images(host, folder: Path, work: Path, cfg: BenchConfig, job: Job) -> Path:

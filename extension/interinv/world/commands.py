@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import InterInvError
 from .models import WEIGHTS_DIR
 
 
@@ -20,18 +21,57 @@ def _log(message: str) -> None:
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from .pretrain import QUICK, PretrainConfig, pretrain
 
-    cfg = dataclasses.replace(QUICK if args.quick else PretrainConfig(), seed=args.seed)
-    if args.unet_steps:
-        cfg.unet_steps = args.unet_steps
+    cfg = with_settings(dataclasses.replace(QUICK if args.quick else PretrainConfig(), seed=args.seed), args.set or [])
     torch.set_num_threads(args.threads or torch.get_num_threads())
-    metrics = pretrain(Path(args.out), cfg, _log, Path(args.reuse) if args.reuse else None)
+    metrics = pretrain(Path(args.out), cfg, _log, Path(args.reuse) if args.reuse else None, args.device)
     print(json.dumps(metrics["sanity_gate"], indent=1))
     return 0
 
 
+def with_settings(cfg, settings: list[str]):
+    """`cfg` with KEY=VALUE settings applied, each parsed as the type of the field's current value."""
+    known = {f.name for f in dataclasses.fields(cfg)}
+    changes = {}
+    for setting in settings:
+        key, sep, text = setting.partition("=")
+        if not sep or key not in known:
+            raise InterInvError(f"--set '{setting}': expected KEY=VALUE with KEY one of {', '.join(sorted(known))}")
+        current = getattr(cfg, key)
+        try:
+            changes[key] = (tuple(int(v) for v in text.split(",")) if isinstance(current, tuple)
+                            else type(current)(text))
+        except ValueError:
+            raise InterInvError(f"--set '{setting}': '{text}' is not a valid {type(current).__name__}") from None
+    return dataclasses.replace(cfg, **changes)
+
+
+def method_overrides(settings: list[str]) -> dict[str, dict]:
+    """METHOD:FIELD=VALUE settings as {method: {dotted field: value}}; values are JSON where they parse."""
+    from .bench import METHODS
+
+    overrides: dict[str, dict] = {}
+    for setting in settings:
+        method, _, rest = setting.partition(":")
+        field, sep, text = rest.partition("=")
+        if method not in METHODS or not field or not sep:
+            raise InterInvError(f"--override '{setting}': expected METHOD:FIELD=VALUE with METHOD one of {', '.join(METHODS)}"
+                                ", e.g. ti:stage2.lr=0.05")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        overrides.setdefault(method, {})[field] = value
+    return overrides
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import QUICK, TABLE, BenchConfig, run_bench
+    from .bench import QUICK, TABLE, BenchConfig, merge_bench_runs, run_bench
     from .models import load_world
+
+    if args.merge:
+        merge_bench_runs([Path(f) for f in args.merge], Path(args.out))
+        print((Path(args.out) / "table.md").read_text(encoding="utf-8"))
+        return 0
 
     cfg = dataclasses.replace(QUICK if args.quick else BenchConfig(), seed=args.seed)
     if args.interactions:
@@ -46,7 +86,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         cfg.lr = args.lr
     if args.methods:
         cfg.methods = tuple(args.methods)
-    results = run_bench(load_world(Path(args.weights)), Path(args.out), cfg, log=_log)
+    cfg.overrides = method_overrides(args.override or [])
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    results = run_bench(load_world(Path(args.weights), args.device), Path(args.out), cfg, log=_log)
     print((Path(args.out) / "table.md").read_text(encoding="utf-8"))
     print(f"total {sum(results['timings_s'].values()):.0f} s; results in {args.out}")
     return 0
@@ -61,7 +103,9 @@ def add_world_commands(sub) -> None:
     pretrain.add_argument("--out", default=str(WEIGHTS_DIR))
     pretrain.add_argument("--quick", action="store_true", help="a few steps of everything (a smoke test)")
     pretrain.add_argument("--seed", type=int, default=0)
-    pretrain.add_argument("--unet-steps", type=int, help="override the text encoder + UNet steps")
+    pretrain.add_argument("--set", action="append", metavar="KEY=VALUE",
+                          help="override a PretrainConfig field, e.g. unet_steps=3000 or unet_channels=32,64,128")
+    pretrain.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda")
     pretrain.add_argument("--threads", type=int, help="torch CPU threads")
     pretrain.add_argument("--reuse", help="an earlier run's folder (same seed): keep its VAE and scorers")
     pretrain.set_defaults(run=cmd_pretrain)
@@ -75,4 +119,10 @@ def add_world_commands(sub) -> None:
     bench.add_argument("--steps", type=int, help="optimizer steps per method")
     bench.add_argument("--samples", type=int, help="evaluation images per method and interaction")
     bench.add_argument("--lr", type=float)
+    bench.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    bench.add_argument("--threads", type=int, help="torch CPU threads")
+    bench.add_argument("--merge", nargs="+", metavar="RUN_DIR",
+                       help="instead of running: pool finished runs on different interactions into one table in --out")
+    bench.add_argument("--override", action="append", metavar="METHOD:FIELD=VALUE",
+                       help="a TrainConfig field of one method, e.g. ti:stage2.lr=0.05 (repeatable)")
     bench.set_defaults(run=cmd_bench)

@@ -48,14 +48,14 @@ def new_text_encoder():
     ))
 
 
-def new_unet():
+def new_unet(channels: tuple[int, ...] = (64, 128, 128)):
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
         sample_size=IMAGE_SIDE // 4,
         in_channels=4,
         out_channels=4,
-        block_out_channels=(32, 64, 128),
+        block_out_channels=tuple(channels),
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
         layers_per_block=1,
@@ -160,8 +160,8 @@ def load_world(folder: Path = WEIGHTS_DIR, device: str = "cpu") -> WorldModels:
                                                    torch_dtype=torch.float32)
     controlnet = ControlNetModel.from_pretrained(folder / "controlnet", torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
-    return WorldModels(pipe.to(device), controlnet.to(device), load_scorer(folder / "scorers" / "interaction.safetensors"),
-                       load_scorer(folder / "scorers" / "species.safetensors"))
+    scorers = (load_scorer(folder / "scorers" / f"{name}.safetensors").to(device) for name in ("interaction", "species"))
+    return WorldModels(pipe.to(device), controlnet.to(device), *scorers)
 
 
 def save_world(models: WorldModels, folder: Path) -> None:

@@ -39,7 +39,10 @@ class PretrainConfig:
     vae_steps: int = 1500
     vae_batch: int = 32
     vae_lr: float = 2e-3
-    unet_steps: int = 1500
+    vae_kl_weight: float = 1e-6  # on the per-image KL sum; 1e-4 kept the posterior std near 1 and blurred the decoder
+    unet_channels: tuple[int, ...] = (64, 128, 128)
+    unet_steps: int = 3500
+    min_snr_gamma: float = 5.0  # Min-SNR loss weighting (Hang et al. 2023); 0 weighs every timestep alike
     unet_batch: int = 64
     unet_lr: float = 1e-3
     warmup: int = 200  # linear warm-up steps of the UNet and ControlNet schedules
@@ -142,39 +145,45 @@ def _loop(params, steps: int, lr: float, schedule, step_fn: Callable[[int], torc
 
 
 # --- phases ------------------------------------------------------------------------------------------
-def train_vae(data: Renders, cfg: PretrainConfig, generator: torch.Generator, log: Log):
-    """L1 + 0.5·MSE + 1e-4·KL on the renders; the scaling factor is set to 1/std of the latents."""
-    vae = new_vae()
+def train_vae(data: Renders, cfg: PretrainConfig, generator: torch.Generator, device: str, log: Log):
+    """L1 + 0.5·MSE + KL on the renders; the scaling factor is set to 1/std of the latent means."""
+    vae = new_vae().to(device)
 
     def step(_: int) -> torch.Tensor:
-        x = _unit(data.images[torch.randint(len(data.images), (cfg.vae_batch,), generator=generator)])
+        x = _unit(_batch(data.images, cfg.vae_batch, generator)).to(device)
         posterior = vae.encode(x).latent_dist
-        recon = vae.decode(posterior.sample(generator)).sample
-        return F.l1_loss(recon, x) + 0.5 * F.mse_loss(recon, x) + 1e-4 * posterior.kl().mean()
+        recon = vae.decode(posterior.mean + posterior.std * _noise(posterior.mean, generator)).sample
+        return F.l1_loss(recon, x) + 0.5 * F.mse_loss(recon, x) + cfg.vae_kl_weight * posterior.kl().mean()
 
     _loop(vae.parameters(), cfg.vae_steps, cfg.vae_lr, lambda s: 1.0, step, "vae", log)
     vae.eval().requires_grad_(False)
-    sample = encode_latents(vae, data.images[:512])[0]
-    vae.register_to_config(scaling_factor=float(1.0 / sample.std()))
+    vae.register_to_config(scaling_factor=float(1.0 / encode_latents(vae, data.images[:512]).std()))
     log(f"vae: scaling factor {vae.config.scaling_factor:.4f}, PSNR {vae_psnr(vae, data.images[-256:]):.1f} dB")
     return vae
 
 
+def _batch(tensor: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    return tensor[torch.randint(len(tensor), (size,), generator=generator)]
+
+
+def _noise(like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Standard normal noise drawn on the CPU generator, so that a run is the same sequence on any device."""
+    return torch.randn(like.shape, generator=generator).to(like.device, like.dtype)
+
+
 @torch.no_grad()
-def encode_latents(vae, images: torch.Tensor, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior mean and std of every image, unscaled."""
-    means, stds = [], []
-    for chunk in images.split(batch):
-        dist = vae.encode(_unit(chunk)).latent_dist
-        means.append(dist.mean)
-        stds.append(dist.std)
-    return torch.cat(means), torch.cat(stds)
+def encode_latents(vae, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """Posterior means of every image, unscaled, on the VAE's device.
+
+    The denoiser learns the means: samples would add the posterior's noise to the data it must model.
+    """
+    return torch.cat([vae.encode(_unit(chunk).to(vae.device)).latent_dist.mean for chunk in images.split(batch)])
 
 
 @torch.no_grad()
 def reconstruct(vae, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    """Images after a VAE round trip, as uint8 (what generated images look like to a scorer)."""
-    out = [((vae.decode(vae.encode(_unit(c)).latent_dist.mean).sample.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    """Images after a VAE round trip, as uint8 on the CPU (what generated images look like to a scorer)."""
+    out = [((vae.decode(encode_latents(vae, c)).sample.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
            for c in images.split(batch)]
     return torch.cat(out)
 
@@ -204,32 +213,44 @@ def _ema_update(ema_model, model, decay: float) -> Callable[[], None]:
 
 
 def _noised(latents: torch.Tensor, alphas: torch.Tensor, generator: torch.Generator):
-    t = torch.randint(len(alphas), (latents.shape[0],), generator=generator)
-    noise = torch.randn(latents.shape, generator=generator)
-    a = alphas[t].view(-1, 1, 1, 1)
+    t = torch.randint(len(alphas), (latents.shape[0],), generator=generator).to(latents.device)
+    noise = _noise(latents, generator)
+    a = alphas.to(latents.device)[t].view(-1, 1, 1, 1)
     return a.sqrt() * latents + (1 - a).sqrt() * noise, t, noise
 
 
-def train_denoiser(vae, data: Renders, latents: tuple[torch.Tensor, torch.Tensor], cfg: PretrainConfig,
-                   generator: torch.Generator, log: Log):
-    """Text encoder and UNet trained jointly on ε-prediction; returns the EMA copies."""
-    text_encoder, unet = new_text_encoder(), new_unet()
+def denoising_loss(pred: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, alphas: torch.Tensor,
+                   gamma: float) -> torch.Tensor:
+    """ε-prediction MSE, each sample weighted by min(SNR, γ)/SNR: low-noise steps no longer dominate the
+    gradient, so the layout that an interaction is decided by is learned sooner."""
+    if gamma <= 0:
+        return F.mse_loss(pred, noise)
+    a = alphas.to(t.device)[t]
+    snr = a / (1 - a)
+    per_sample = (pred - noise).pow(2).mean(dim=(1, 2, 3))
+    return (per_sample * snr.clamp(max=gamma) / snr).mean()
+
+
+def train_denoiser(vae, data: Renders, latents: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator,
+                   log: Log):
+    """Text encoder and UNet trained jointly on ε-prediction of the scaled latent means; returns the EMA copies."""
+    device = latents.device
+    text_encoder, unet = new_text_encoder().to(device), new_unet(cfg.unet_channels).to(device)
     pipe = assemble_pipeline(vae, text_encoder, unet)
-    ids = tokenize(pipe.tokenizer, data.captions)
-    empty = tokenize(pipe.tokenizer, [""])[0]
-    mean, std = latents
-    scale = vae.config.scaling_factor
+    ids = tokenize(pipe.tokenizer, data.captions).to(device)
+    empty = tokenize(pipe.tokenizer, [""])[0].to(device)
+    scaled = latents * vae.config.scaling_factor
     alphas = pipe.scheduler.alphas_cumprod.float()
     ema_text, ema_unet = copy.deepcopy(text_encoder).requires_grad_(False), copy.deepcopy(unet).requires_grad_(False)
     updates = [_ema_update(ema_text, text_encoder, cfg.ema_decay), _ema_update(ema_unet, unet, cfg.ema_decay)]
 
     def step(_: int) -> torch.Tensor:
-        index = torch.randint(len(ids), (cfg.unet_batch,), generator=generator)
-        x0 = (mean[index] + std[index] * torch.randn(mean[index].shape, generator=generator)) * scale
+        index = torch.randint(len(ids), (cfg.unet_batch,), generator=generator).to(device)
         tokens = ids[index].clone()
-        tokens[torch.rand(len(index), generator=generator) < cfg.caption_dropout] = empty
-        x_t, t, noise = _noised(x0, alphas, generator)
-        return F.mse_loss(unet(x_t, t, encoder_hidden_states=text_encoder(tokens)[0]).sample, noise)
+        tokens[(torch.rand(len(index), generator=generator) < cfg.caption_dropout).to(device)] = empty
+        x_t, t, noise = _noised(scaled[index], alphas, generator)
+        pred = unet(x_t, t, encoder_hidden_states=text_encoder(tokens)[0]).sample
+        return denoising_loss(pred, noise, t, alphas, cfg.min_snr_gamma)
 
     params = list(text_encoder.parameters()) + list(unet.parameters())
     _loop(params, cfg.unet_steps, cfg.unet_lr, lr_lambda(cfg.warmup, cfg.unet_steps, cfg.final_lr_ratio), step,
@@ -237,25 +258,25 @@ def train_denoiser(vae, data: Renders, latents: tuple[torch.Tensor, torch.Tensor
     return assemble_pipeline(vae, ema_text.eval(), ema_unet.eval())
 
 
-def train_controlnet(pipe, data: Renders, latents: tuple[torch.Tensor, torch.Tensor], cfg: PretrainConfig,
-                     generator: torch.Generator, log: Log):
+def train_controlnet(pipe, data: Renders, latents: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator,
+                     log: Log):
     """An openpose ControlNet on the frozen denoiser: skeleton map + caption -> the scene."""
-    controlnet = new_controlnet(pipe.unet)
-    ids = tokenize(pipe.tokenizer, data.captions)
-    mean, std = latents
+    device = latents.device
+    controlnet = new_controlnet(pipe.unet).to(device)
+    ids = tokenize(pipe.tokenizer, data.captions).to(device)
+    scaled = latents * pipe.vae.config.scaling_factor
     alphas = pipe.scheduler.alphas_cumprod.float()
 
     def step(_: int) -> torch.Tensor:
         index = torch.randint(len(ids), (cfg.controlnet_batch,), generator=generator)
-        x0 = (mean[index] + std[index] * torch.randn(mean[index].shape, generator=generator)) * pipe.vae.config.scaling_factor
-        x_t, t, noise = _noised(x0, alphas, generator)
+        x_t, t, noise = _noised(scaled[index.to(device)], alphas, generator)
         with torch.no_grad():
-            text = pipe.text_encoder(ids[index])[0]
-        down, mid = controlnet(x_t, t, encoder_hidden_states=text, controlnet_cond=data.skeletons[index].float() / 255,
-                               return_dict=False)
+            text = pipe.text_encoder(ids[index.to(device)])[0]
+        skeletons = data.skeletons[index].to(device).float() / 255
+        down, mid = controlnet(x_t, t, encoder_hidden_states=text, controlnet_cond=skeletons, return_dict=False)
         pred = pipe.unet(x_t, t, encoder_hidden_states=text, down_block_additional_residuals=down,
                          mid_block_additional_residual=mid).sample
-        return F.mse_loss(pred, noise)
+        return denoising_loss(pred, noise, t, alphas, cfg.min_snr_gamma)
 
     _loop(controlnet.parameters(), cfg.controlnet_steps, cfg.controlnet_lr,
           lr_lambda(min(cfg.warmup, cfg.controlnet_steps), cfg.controlnet_steps, cfg.final_lr_ratio), step,
@@ -264,16 +285,16 @@ def train_controlnet(pipe, data: Renders, latents: tuple[torch.Tensor, torch.Ten
 
 
 def train_scorer(heads: dict[str, int], images: torch.Tensor, labels: dict[str, torch.Tensor], cfg: PretrainConfig,
-                 generator: torch.Generator, name: str, log: Log) -> SceneClassifier:
+                 generator: torch.Generator, device: str, name: str, log: Log) -> SceneClassifier:
     """A SceneClassifier on uint8 images, with random horizontal flips."""
-    model = SceneClassifier(heads).train()
+    model = SceneClassifier(heads).to(device).train()
 
     def step(_: int) -> torch.Tensor:
         index = torch.randint(len(images), (cfg.scorer_batch,), generator=generator)
-        x = images[index].float() / 255
-        flip = torch.rand(len(index), generator=generator) < 0.5
+        x = images[index].to(device).float() / 255
+        flip = (torch.rand(len(index), generator=generator) < 0.5).to(device)
         x[flip] = x[flip].flip(-1)
-        return classifier_loss(model(x), {k: v[index] for k, v in labels.items()})
+        return classifier_loss(model(x), {k: v[index].to(device) for k, v in labels.items()})
 
     _loop(model.parameters(), cfg.scorer_steps, cfg.scorer_lr, lr_lambda(1, cfg.scorer_steps, 0.01), step, name, log)
     return model.eval()
@@ -305,10 +326,12 @@ def sanity_gate(models: WorldModels, cfg: PretrainConfig, seed: int) -> dict:
             "per_interaction": per, "samples": len(jobs), "guidance": cfg.gate_guidance, "steps": cfg.sampling_steps}
 
 
-def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print, reuse: Path | None = None) -> dict:
+def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print, reuse: Path | None = None,
+             device: str = "cpu") -> dict:
     """Every phase, then the weights, a metrics JSON and the model card in `out`.
 
     `reuse`: an earlier run's folder (same seed and data settings) whose VAE and scorers are kept.
+    `device`: where the models train; random numbers come from one CPU generator on any device.
     """
     torch.manual_seed(cfg.seed)
     generator, started, timings = torch.Generator().manual_seed(cfg.seed), time.time(), {}
@@ -320,11 +343,12 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
         return result
 
     data = phase("render", lambda: render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, cfg.named_share, log))
-    vae = phase("vae", lambda: _reused_vae(reuse) if reuse else train_vae(data, cfg, generator, log))
+    vae = phase("vae", lambda: _reused_vae(reuse, device) if reuse else train_vae(data, cfg, generator, device, log))
     latents = encode_latents(vae, data.images)  # shared by the denoiser and the ControlNet
     pipe = phase("denoiser", lambda: train_denoiser(vae, data, latents, cfg, generator, log))
     controlnet = phase("controlnet", lambda: train_controlnet(pipe, data, latents, cfg, generator, log))
-    scorers = phase("scorers", lambda: _reused_scorers(reuse) if reuse else _train_scorers(vae, data, cfg, generator, log))
+    scorers = phase("scorers", lambda: _reused_scorers(reuse, device) if reuse else
+                    _train_scorers(vae, data, cfg, generator, device, log))
     models = WorldModels(pipe, controlnet, *scorers)
     held_out = render_set(cfg.eval_scenes, cfg.eval_scenes // 4, cfg.seed + 1, cfg.named_share, log)
     metrics = {"scorers_on_renders": scorer_accuracy(models, held_out)}
@@ -334,7 +358,7 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
     metrics["vae_psnr_db"] = vae_psnr(vae, held_out.images)
     metrics["sanity_gate"] = phase("gate", lambda: sanity_gate(models, cfg, cfg.seed + 2))
     metrics["timings_s"] = {**timings, "total": round(time.time() - started, 1)}
-    metrics["config"] = asdict(cfg)
+    metrics["config"], metrics["device"] = asdict(cfg), _device_name(device)
     out.mkdir(parents=True, exist_ok=True)
     save_world(models, out)
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))
@@ -343,26 +367,32 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
     return metrics
 
 
-def _reused_vae(folder: Path):
+def _device_name(device: str) -> str:
+    return torch.cuda.get_device_name(device) if str(device).startswith("cuda") else f"CPU ({torch.get_num_threads()} threads)"
+
+
+def _reused_vae(folder: Path, device: str):
     from diffusers import AutoencoderKL
 
-    return AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=torch.float32).eval().requires_grad_(False)
+    vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=torch.float32)
+    return vae.to(device).eval().requires_grad_(False)
 
 
-def _reused_scorers(folder: Path):
+def _reused_scorers(folder: Path, device: str):
     from .models import load_scorer
 
-    return tuple(load_scorer(folder / "scorers" / f"{name}.safetensors") for name in ("interaction", "species"))
+    return tuple(load_scorer(folder / "scorers" / f"{name}.safetensors").to(device)
+                 for name in ("interaction", "species"))
 
 
-def _train_scorers(vae, data: Renders, cfg: PretrainConfig, generator: torch.Generator, log: Log):
+def _train_scorers(vae, data: Renders, cfg: PretrainConfig, generator: torch.Generator, device: str, log: Log):
     """Both scorers see raw renders and their VAE reconstructions, as generated images come through the VAE."""
     images = torch.cat([data.images, reconstruct(vae, data.images)])
     interaction, species = data.interaction.repeat(2), data.species.repeat(2, 1)
     pairs = interaction >= 0
     inter = train_scorer({"interaction": len(render.INTERACTIONS)}, images[pairs], {"interaction": interaction[pairs]},
-                         cfg, generator, "interaction scorer", log)
-    kinds = train_scorer({"species": len(render.SPECIES)}, images, {"species": species}, cfg, generator,
+                         cfg, generator, device, "interaction scorer", log)
+    kinds = train_scorer({"species": len(render.SPECIES)}, images, {"species": species}, cfg, generator, device,
                          "species scorer", log)
     return inter, kinds
 
@@ -378,7 +408,7 @@ def model_card(metrics: dict) -> str:
         "## Contents",
         "- A diffusers `StableDiffusionPipeline` (fp16 safetensors): VAE (factor 4, 4 latent channels), CLIP text",
         "  encoder (width 128, 3 layers, the real CLIP tokenizer, rebuilt offline at load time), UNet",
-        "  (64/128/128 channels, cross-attention at 8x8 and 4x4) and a DDIM scheduler.",
+        f"  ({'/'.join(map(str, cfg['unet_channels']))} channels, cross-attention at 8x8 and 4x4) and a DDIM scheduler.",
         "- `controlnet/`: an openpose ControlNet for the world's skeleton maps.",
         "- `scorers/`: the interaction classifier and the species-presence classifier (small CNNs).",
         "",
@@ -392,10 +422,11 @@ def model_card(metrics: dict) -> str:
         "## Training",
         f"- VAE: {cfg['vae_steps']} steps at batch {cfg['vae_batch']}; PSNR {metrics['vae_psnr_db']:.1f} dB on held-out renders.",
         f"- Text encoder + UNet jointly: {cfg['unet_steps']} steps at batch {cfg['unet_batch']}, AdamW {cfg['unet_lr']},"
-        f" warm-up {cfg['warmup']}, cosine to {cfg['final_lr_ratio']}x, EMA {cfg['ema_decay']}.",
+        f" warm-up {cfg['warmup']}, cosine to {cfg['final_lr_ratio']}x, EMA {cfg['ema_decay']}, Min-SNR γ "
+        f"{cfg['min_snr_gamma']}, on VAE posterior means.",
         f"- ControlNet: {cfg['controlnet_steps']} steps at batch {cfg['controlnet_batch']}.",
         f"- Scorers: {cfg['scorer_steps']} steps at batch {cfg['scorer_batch']} on renders and their VAE reconstructions.",
-        f"- Wall time (2-core CPU, shared): {json.dumps(metrics['timings_s'])} s.",
+        f"- Wall time on {metrics['device']}: {json.dumps(metrics['timings_s'])} s.",
         "",
         "## Measured",
         "| scorer | on fresh renders | on VAE reconstructions |",

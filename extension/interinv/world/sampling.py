@@ -34,10 +34,11 @@ def sample_images(pipe, prompts: Sequence[str] | None, seeds: Sequence[int], ste
 def classify(models: WorldModels, images: torch.Tensor) -> dict[str, torch.Tensor]:
     """Interaction index [N] and species presence [N, S] of uint8 images [N, 3, H, W]."""
     interaction, species = [], []
+    device = next(models.interaction_scorer.parameters()).device
     for chunk in images.split(256):
-        x = chunk.float() / 255
+        x = chunk.to(device).float() / 255
         if x.shape[-1] != IMAGE_SIDE:
             x = torch.nn.functional.interpolate(x, size=(IMAGE_SIDE, IMAGE_SIDE), mode="bilinear", antialias=True)
-        interaction.append(models.interaction_scorer(x)["interaction"].argmax(dim=1))
-        species.append(species_logits_to_sets(models.species_scorer(x)["species"]))
+        interaction.append(models.interaction_scorer(x)["interaction"].argmax(dim=1).cpu())
+        species.append(species_logits_to_sets(models.species_scorer(x)["species"]).cpu())
     return {"interaction": torch.cat(interaction), "species": torch.cat(species)}
