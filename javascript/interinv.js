@@ -52,6 +52,9 @@
         var select = document.createElement("select");
         select.id = "interinv_" + tabname + "_select";
         select.title = "Insert an interaction";
+        // A1111 puts the prompt in a flex row whose children share the width: keep the menu its own small size
+        select.style.flex = "0 0 auto";
+        select.style.alignSelf = "flex-start";
         var first = document.createElement("option");
         first.textContent = "Interactions";
         first.value = "";

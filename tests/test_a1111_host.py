@@ -168,6 +168,18 @@ def test_generation_runs_inside_the_queue_lock_without_taking_it_again(webui):
     assert image.size == (64, 64)
 
 
+def test_a_controlnet_that_fails_during_rendering_stops_instead_of_ignoring_the_pose(webui, monkeypatch):
+    from PIL import Image
+
+    def broken(self, p, *units):  # e.g. the real extension cannot build its model from the file
+        raise KeyError("input_blocks.5.1.transformer_blocks.0.attn2.to_k.weight")
+
+    monkeypatch.setattr(type(webui["controlnet"]), "process", broken)
+    host().generate("a man", size=(64, 64), steps=1)  # no pose: ControlNet is not asked for, its error is not ours
+    with pytest.raises(InterInvError, match="failed while rendering a stage-1 image.*attn2.to_k"):
+        host().generate("a man", pose_image=Image.new("RGB", (64, 64)), size=(64, 64), steps=1)
+
+
 def test_the_ui_scripts_would_overwrite_seed_and_steps_without_is_api(webui):
     from modules import processing, scripts
 

@@ -73,7 +73,8 @@ def test_live_previews_reach_the_progress_endpoint_while_training(webui, demo, m
 
 
 def test_an_interrupted_training_resumes_from_the_name_alone(webui, demo, monkeypatch):
-    from modules import shared
+    import torch
+    from modules import safe, shared
 
     original = jobs.WebUIJob.update
 
@@ -83,11 +84,20 @@ def test_an_interrupted_training_resumes_from_the_name_alone(webui, demo, monkey
             shared.state.interrupt()
 
     monkeypatch.setattr(jobs.WebUIJob, "update", interrupt_in_stage2)
+    monkeypatch.setattr(torch, "load", safe.load)  # the WebUI's checker, which refuses what torch 2.14 writes
     _sheet, _gallery, stopped = click("task(first)", form(demo))
     monkeypatch.setattr(jobs.WebUIJob, "update", original)
     _sheet, _gallery, resumed = click("task(again)", form(demo, subject1="", subject2="", folder=""), resume=True)
     assert "interrupted" in stopped and "Press Resume" in stopped and "--resume" not in stopped
     assert "Trained 'demo_kneel'" in resumed, resumed
+    assert torch.load is safe.load  # put back after the task
+
+
+def test_the_tab_opens_with_the_default_sources_note(tmp_path):
+    boot(tmp_path, controlnet_models=())
+    config = tab.build(host).config
+    note = next(c for c in config["components"] if c["props"].get("elem_id") == "interinv_source_note")
+    assert "No openpose ControlNet model for sd1" in note["props"]["value"]
 
 
 def test_resume_without_a_started_task_says_so(webui, demo):

@@ -71,6 +71,34 @@ def refusal() -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def weights_only_loads() -> Iterator[None]:
+    """Send our own `torch.load(..., weights_only=True)` calls to torch's loader rather than the WebUI's checker.
+
+    The WebUI replaces torch.load with modules.safe.load, which logs "may be malicious" and returns None for any zip
+    holding entries it does not know, such as the `.format_version` that newer torch releases write (torch 2.14 here;
+    A1111 ships 2.1.2). Our resume state would then be unreadable. torch's weights_only unpickler allows only tensors
+    and plain containers, so nothing is lost; every other call still goes through the WebUI's check.
+    """
+    try:
+        from modules import safe
+    except ImportError:  # not inside the WebUI
+        yield
+        return
+    checked = torch.load
+
+    def load(*args, **kwargs):
+        if kwargs.get("weights_only") is True:
+            return safe.unsafe_torch_load(*args, **kwargs)
+        return checked(*args, **kwargs)
+
+    torch.load = load
+    try:
+        yield
+    finally:
+        torch.load = checked
+
+
 def _image_tensor(images: Sequence[Image.Image], size: tuple[int, int]) -> torch.Tensor:
     arrays = [np.asarray(img.convert("RGB").resize(size, Image.BICUBIC), dtype=np.float32) for img in images]
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) / 127.5 - 1.0
@@ -253,7 +281,7 @@ class A1111Host:
         size: tuple[int, int] | None = None,
         vectors: Vectors | None = None,
     ) -> Image.Image:
-        from modules import processing
+        from modules import errors, processing
 
         shared, _, _ = _modules()
         for name, per_encoder in (vectors or {}).items():
@@ -264,15 +292,23 @@ class A1111Host:
             cfg_scale=guidance_scale, width=width, height=height, sampler_name=SAMPLER, batch_size=1, n_iter=1,
             do_not_save_samples=True, do_not_save_grid=True, do_not_reload_embeddings=True,
         )
+        p.scheduler = "Automatic"  # v1.9+ logs a warning for every image that names none
         if pose_image is not None:
             controlnet_units(p, pose_image.convert("RGB").resize((width, height)), self.family)
         counters = {k: getattr(shared.state, k) for k in ("job", "job_no", "job_count", "sampling_step", "sampling_steps", "textinfo")}
+        last_error = errors.exception_records[-1] if errors.exception_records else None
         try:
             with contextlib.closing(p), torch.no_grad():
                 processed = processing.process_images(p)
         finally:
             for key, value in counters.items():
                 setattr(shared.state, key, value)
+        # The WebUI reports a script that fails (e.g. ControlNet cannot load its model) and renders without it: the
+        # image would ignore the pose, so stop instead of training on it.
+        if pose_image is not None and errors.exception_records and errors.exception_records[-1] is not last_error:
+            raise InterInvError(f"A WebUI script failed while rendering a stage-1 image in its pose "
+                                f"({errors.exception_records[-1]['exception']}); see the console. Fix it (often the "
+                                "openpose ControlNet model), or choose the crop fallback.")
         return processed.images[0]
 
     def install_embeddings(self, paths: Sequence[str]) -> list[str]:

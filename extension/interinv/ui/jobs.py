@@ -22,7 +22,7 @@ from typing import Sequence
 from ..config import TrainConfig, config_from_dict
 from ..errors import InterInvError, TrainingInterrupted
 from ..exemplars import SPEC_FILE, STAGE1_FILE, image_files
-from ..hosts.a1111_host import A1111Host, controlnet_missing
+from ..hosts.a1111_host import A1111Host, controlnet_missing, weights_only_loads
 from ..job import Job
 from ..prepare import PREPARED_FOLDER, PrepareOptions, Prepared, prepare
 from ..tokens import check_slug
@@ -236,15 +236,16 @@ def execute(task: Task, host_factory=None, train: bool = True) -> Task:
             raise InterInvError(f"'{target}' already holds an interaction named '{task.spec.name}'. Tick "
                                 "'Overwrite existing files' or choose another name.")
         task.spec = stage_inputs(task.spec, folder)
-        host, job, stage1 = (host_factory or A1111Host)(), WebUIJob(task), folder / "stage1"
-        if task.spec.source != "upload" or not train:
-            prepared = prepare_task(host, task.spec, folder, job, "crops" if task.spec.source == "upload" else None)
-            task.contact_sheet = str(prepared.contact_sheet)
-            stage1 = stage1 if task.spec.source == "upload" else prepared.stage1
-        if train:
-            run_training(host, training_request(task.spec, folder, stage1), task.spec.config, job)
-            task.files = sorted(str(p) for p in target.iterdir() if p.is_file())
-            task.loaded = host.install_embeddings([f for f in task.files if f.endswith(".safetensors")])
+        with weights_only_loads():  # our resume state and mask files, past the WebUI's torch.load check
+            host, job, stage1 = (host_factory or A1111Host)(), WebUIJob(task), folder / "stage1"
+            if task.spec.source != "upload" or not train:
+                prepared = prepare_task(host, task.spec, folder, job, "crops" if task.spec.source == "upload" else None)
+                task.contact_sheet = str(prepared.contact_sheet)
+                stage1 = stage1 if task.spec.source == "upload" else prepared.stage1
+            if train:
+                run_training(host, training_request(task.spec, folder, stage1), task.spec.config, job)
+                task.files = sorted(str(p) for p in target.iterdir() if p.is_file())
+                task.loaded = host.install_embeddings([f for f in task.files if f.endswith(".safetensors")])
         task.status = "done"
     except TrainingInterrupted as exc:
         task.status, task.error = "interrupted", stopped_message(task, exc)

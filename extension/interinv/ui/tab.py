@@ -129,7 +129,8 @@ def build(host_factory=None, refusal: str | None = None):
                                 file_types=[".json"], elem_id=f"{ELEM}_poses")
                 source = gr.Radio(label="Stage-1 images (each subject alone, in its pose)", choices=list(SOURCES),
                                   value=DEFAULT_SOURCE, elem_id=f"{ELEM}_source")
-                note = gr.HTML(elem_id=f"{ELEM}_source_note")
+                # filled at once: the default source is ControlNet, and a WebUI without it should say so before Train
+                note = gr.HTML(value="" if refusal else source_note(DEFAULT_SOURCE)[0], elem_id=f"{ELEM}_source_note")
                 with gr.Row():
                     per_subject = gr.Number(label="Stage-1 images per subject and exemplar", value=8, precision=0,
                                             elem_id=f"{ELEM}_per_subject")

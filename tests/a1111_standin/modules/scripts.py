@@ -67,8 +67,14 @@ class ScriptRunner:
             script.setup(p, *p.script_args[script.args_from:script.args_to])
 
     def process(self, p):
+        """Real: a script that raises is reported to the console and generation goes on without it."""
+        from modules import errors
+
         for script in self.alwayson_scripts:
-            script.process(p, *p.script_args[script.args_from:script.args_to])
+            try:
+                script.process(p, *p.script_args[script.args_from:script.args_to])
+            except Exception:
+                errors.report(f"Error running process: {script.title()}", exc_info=True)
 
     def add_alwayson(self, script, defaults):
         script.alwayson = True
