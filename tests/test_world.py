@@ -137,6 +137,17 @@ def test_runs_split_by_interaction_merge_into_the_single_run_table(quick_world, 
         merge_bench_runs([tmp_path / "part0", tmp_path / "other"], tmp_path / "bad")
 
 
+def test_the_world_host_name_changes_with_the_weights(quick_world):
+    """Latent and stage-1 caches are keyed by the host's model name: other weights must not hit them."""
+    from interinv.world.bench import world_host
+
+    first, again = load_world(quick_world), load_world(quick_world)
+    assert world_host(first).model_name == world_host(again).model_name
+    with torch.no_grad():
+        again.pipe.vae.encoder.conv_in.weight.add_(0.01)
+    assert world_host(first).model_name != world_host(again).model_name
+
+
 def test_demo_exports_three_words_and_a_comparison_grid(quick_world, tmp_path):
     from interinv.job import Job
     from interinv.world.demo import DemoConfig, run_demo
@@ -147,9 +158,13 @@ def test_demo_exports_three_words_and_a_comparison_grid(quick_world, tmp_path):
     assert set(report["accuracy"]) == {"prompt", "ours"}
 
 
-def test_the_committed_world_loads():
+def test_the_committed_world_loads_and_passed_its_sanity_gate():
     models = load_world(WEIGHTS_DIR)
     assert models.interaction_scorer.head_sizes["interaction"] == len(render.INTERACTIONS)
+    metrics = json.loads((WEIGHTS_DIR / "metrics.json").read_text())
+    gate = metrics["sanity_gate"]
+    assert gate["samples"] >= 180 and gate["interaction_accuracy"] >= 3 * gate["chance"]  # far above chance
+    assert metrics["scorers_on_renders"]["interaction"] >= 0.95 and metrics["scorers_on_renders"]["species_set"] >= 0.95
 
 
 def test_cached_tokenizer_files_need_no_open_clip(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ the world's scorers judge the interaction and the two species.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 import time
@@ -198,7 +199,16 @@ def world_host(models: WorldModels):
     from ..hosts.diffusers_host import DiffusersHost
 
     return DiffusersHost(models.pipe, family="sd1", device=str(models.pipe.device), controlnet=models.controlnet,
-                         model_name="interinv-world")
+                         model_name=f"interinv-world-{weights_fingerprint(models)}")
+
+
+def weights_fingerprint(models: WorldModels) -> str:
+    """A short hash of the first layers' weights: the caches of latents and stage-1 images are keyed by the model's
+    name, and a re-pretrained world must not reuse the old world's files."""
+    digest = hashlib.sha256()
+    for module in (models.pipe.vae.encoder.conv_in, models.pipe.unet.conv_in, models.controlnet.conv_in):
+        digest.update(module.weight.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:12]
 
 
 def run_bench(models: WorldModels, out: Path, cfg: BenchConfig = BenchConfig(), job: Job = Job(),
