@@ -23,10 +23,9 @@ if [ -d "$ROOT/.whl/clip-tokenizer" ]; then
 fi
 export PYTHONPATH="$ROOT/extension${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
-ls "$ROOT/.whl/clip-tokenizer" "${INTERINV_CACHE:-none}"
 (nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || echo "no nvidia-smi"; "$PY" -c 'import torch, diffusers, transformers; print("torch", torch.__version__, "diffusers", diffusers.__version__, "transformers", transformers.__version__)') | tee "$OUT/machine.txt"
 
-# 2. the SD1.5-shaped step benchmark, beside the pretraining (a/b and c/a are interleaved, so shared load hits both)
+# 2. (started first) the SD1.5-shaped step benchmark, beside the pretraining (a/b and c/a are interleaved, so shared load hits both)
 if [ -z "$QUICK" ]; then
   (timeout "${STEP_TIMEOUT:-200}" "$PY" benchmarks/step.py --model sd15 --cuda --batch 1 8 --steps 9 --rounds 3 \
      >"$OUT/step_sd15.jsonl" 2>/tmp/gpu-work/step_sd15.err; tail -3 /tmp/gpu-work/step_sd15.err) &

@@ -231,15 +231,14 @@ def denoising_loss(pred: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, alp
     return (per_sample * snr.clamp(max=gamma) / snr).mean()
 
 
-def train_denoiser(vae, data: Renders, latents: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator,
+def train_denoiser(vae, data: Renders, scaled: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator,
                    log: Log):
     """Text encoder and UNet trained jointly on ε-prediction of the scaled latent means; returns the EMA copies."""
-    device = latents.device
+    device = scaled.device
     text_encoder, unet = new_text_encoder().to(device), new_unet(cfg.unet_channels).to(device)
     pipe = assemble_pipeline(vae, text_encoder, unet)
     ids = tokenize(pipe.tokenizer, data.captions).to(device)
     empty = tokenize(pipe.tokenizer, [""])[0].to(device)
-    scaled = latents * vae.config.scaling_factor
     alphas = pipe.scheduler.alphas_cumprod.float()
     ema_text, ema_unet = copy.deepcopy(text_encoder).requires_grad_(False), copy.deepcopy(unet).requires_grad_(False)
     updates = [_ema_update(ema_text, text_encoder, cfg.ema_decay), _ema_update(ema_unet, unet, cfg.ema_decay)]
@@ -258,13 +257,12 @@ def train_denoiser(vae, data: Renders, latents: torch.Tensor, cfg: PretrainConfi
     return assemble_pipeline(vae, ema_text.eval(), ema_unet.eval())
 
 
-def train_controlnet(pipe, data: Renders, latents: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator,
+def train_controlnet(pipe, data: Renders, scaled: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator,
                      log: Log):
     """An openpose ControlNet on the frozen denoiser: skeleton map + caption -> the scene."""
-    device = latents.device
+    device = scaled.device
     controlnet = new_controlnet(pipe.unet).to(device)
     ids = tokenize(pipe.tokenizer, data.captions).to(device)
-    scaled = latents * pipe.vae.config.scaling_factor
     alphas = pipe.scheduler.alphas_cumprod.float()
 
     def step(_: int) -> torch.Tensor:
@@ -344,9 +342,9 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
 
     data = phase("render", lambda: render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, cfg.named_share, log))
     vae = phase("vae", lambda: _reused_vae(reuse, device) if reuse else train_vae(data, cfg, generator, device, log))
-    latents = encode_latents(vae, data.images)  # shared by the denoiser and the ControlNet
-    pipe = phase("denoiser", lambda: train_denoiser(vae, data, latents, cfg, generator, log))
-    controlnet = phase("controlnet", lambda: train_controlnet(pipe, data, latents, cfg, generator, log))
+    scaled = encode_latents(vae, data.images) * vae.config.scaling_factor  # shared by the denoiser and the ControlNet
+    pipe = phase("denoiser", lambda: train_denoiser(vae, data, scaled, cfg, generator, log))
+    controlnet = phase("controlnet", lambda: train_controlnet(pipe, data, scaled, cfg, generator, log))
     scorers = phase("scorers", lambda: _reused_scorers(reuse, device) if reuse else
                     _train_scorers(vae, data, cfg, generator, device, log))
     models = WorldModels(pipe, controlnet, *scorers)
