@@ -5,13 +5,13 @@ import pytest
 import torch
 from PIL import Image
 
-from interinv.world import grammar, render
-from interinv.world.bench import (QUICK, RELATION_ONLY, TABLE, bootstrap_ci, merge_bench_runs, method_config,
+from interinv_world import grammar, render
+from interinv_world.bench import (QUICK, RELATION_ONLY, TABLE, bootstrap_ci, merge_bench_runs, method_config,
                                   novel_pairs, run_bench)
-from interinv.world.models import WEIGHTS_DIR, load_world
+from interinv_world.models import WEIGHTS_DIR, load_world
 from interinv.errors import InterInvError
-from interinv.world.commands import method_overrides, with_settings
-from interinv.world.pretrain import QUICK as QUICK_PRETRAIN, PretrainConfig, denoising_loss, lr_lambda, pretrain
+from interinv_world.commands import method_overrides, with_settings
+from interinv_world.pretrain import QUICK as QUICK_PRETRAIN, PretrainConfig, denoising_loss, lr_lambda, pretrain
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,7 @@ def test_runs_split_by_interaction_merge_into_the_single_run_table(quick_world, 
 
 def test_the_world_host_name_changes_with_the_weights(quick_world):
     """Latent and stage-1 caches are keyed by the host's model name: other weights must not hit them."""
-    from interinv.world.bench import world_host
+    from interinv_world.bench import world_host
 
     first, again = load_world(quick_world), load_world(quick_world)
     assert world_host(first).model_name == world_host(again).model_name
@@ -150,7 +150,7 @@ def test_the_world_host_name_changes_with_the_weights(quick_world):
 
 def test_demo_exports_three_words_and_a_comparison_grid(quick_world, tmp_path):
     from interinv.job import Job
-    from interinv.world.demo import DemoConfig, run_demo
+    from interinv_world.demo import DemoConfig, run_demo
 
     report = run_demo(load_world(quick_world), tmp_path, DemoConfig(steps=4, samples=2), Job())
     assert len(list(tmp_path.glob("*.safetensors"))) == 3

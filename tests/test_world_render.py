@@ -7,7 +7,7 @@ import pytest
 
 from interinv.errors import InterInvError
 from interinv.pose import read_openpose_json, write_openpose_json
-from interinv.world import grammar, render
+from interinv_world import grammar, render
 
 
 def test_same_seed_gives_identical_pixels_and_keypoints():

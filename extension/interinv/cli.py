@@ -12,10 +12,10 @@ from typing import Sequence
 from .config import TrainConfig, config_from_dict
 from .errors import InterInvError, TrainingInterrupted
 from .job import Job
-from .world.commands import add_world_commands
-from .world.demo import DemoConfig
-from .world.grammar import HELD_OUT
-from .world.models import WEIGHTS_DIR
+from interinv_world.commands import add_world_commands
+from interinv_world.demo import DemoConfig
+from interinv_world.grammar import HELD_OUT
+from interinv_world.models import WEIGHTS_DIR
 
 TINY_MODEL = "interinv:tiny"  # the built-in tiny random model (tests)
 
@@ -155,8 +155,8 @@ def _run_job(args, work):
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .world.demo import run_demo
-    from .world.models import load_world
+    from interinv_world.demo import run_demo
+    from interinv_world.models import load_world
 
     cfg = DemoConfig(**{k: getattr(args, k) for k in ("interaction", "steps", "samples", "seed") if getattr(args, k) is not None})
     report = _run_job(args, lambda job: run_demo(load_world(Path(args.weights)), Path(args.out), cfg, job))

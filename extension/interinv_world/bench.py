@@ -20,16 +20,16 @@ from typing import Callable
 import torch
 from PIL import Image
 
-from ..atomic import write_text_atomic
-from ..config import TrainConfig
-from ..errors import InterInvError
-from ..exemplars import fill_template, load_interaction, load_subject_images
-from ..export import save_png
-from ..job import Job
-from ..masks import union_mask, write_mask
-from ..pose import write_openpose_json
-from ..stages import train_stage1, train_stage2
-from ..tokens import token_names
+from interinv.atomic import write_text_atomic
+from interinv.config import TrainConfig
+from interinv.errors import InterInvError
+from interinv.exemplars import fill_template, load_interaction, load_subject_images
+from interinv.export import save_png
+from interinv.job import Job
+from interinv.masks import union_mask, write_mask
+from interinv.pose import write_openpose_json
+from interinv.stages import train_stage1, train_stage2
+from interinv.tokens import token_names
 from . import grammar, render
 from .models import IMAGE_SIDE, WorldModels
 from .sampling import classify, sample_images
@@ -196,7 +196,7 @@ def summarise(hits: dict[str, torch.Tensor], resamples: int, seed: int) -> dict[
 # --- the run -----------------------------------------------------------------------------------------
 def world_host(models: WorldModels):
     """The pretrained world as an engine host, with its ControlNet for stage-1 synthesis."""
-    from ..hosts.diffusers_host import DiffusersHost
+    from interinv.hosts.diffusers_host import DiffusersHost
 
     return DiffusersHost(models.pipe, family="sd1", device=str(models.pipe.device), controlnet=models.controlnet,
                          model_name=f"interinv-world-{weights_fingerprint(models)}")
@@ -299,7 +299,7 @@ def stack_images(images: list[Image.Image]) -> Image.Image:
 
 def stage1_images(host, folder: Path, work: Path, cfg: BenchConfig, job: Job) -> Path:
     """Single-subject images for stage 1 through `interinv prepare` (ControlNet on the exemplars' skeletons)."""
-    from ..prepare import PrepareOptions, prepare
+    from interinv.prepare import PrepareOptions, prepare
 
     options = PrepareOptions(per_subject=cfg.stage1_per_subject, resolution=IMAGE_SIDE, steps=cfg.sampling_steps,
                              guidance=cfg.guidance, seed=cfg.seed, prompt_bank="world", skeleton_side=IMAGE_SIDE)

@@ -20,8 +20,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..errors import InterInvError
-from ..pose import Person, PoseImage
+from interinv.errors import InterInvError
+from interinv.pose import Person, PoseImage
 
 SPECIES = ("person", "robot", "bear", "cat")
 ANGLE_JITTER = 6.0  # degrees, std of the jitter on every pose angle

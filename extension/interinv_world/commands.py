@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import InterInvError
+from interinv.errors import InterInvError
 from .models import WEIGHTS_DIR
 
 

@@ -14,8 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import InterInvError
-from ..testbed import clip_tokenizer
+from interinv.errors import InterInvError
+from interinv.testbed import clip_tokenizer
 
 IMAGE_SIDE = 64  # pixels
 TEXT_WIDTH = 128  # CLIP hidden size = UNet cross-attention dim
@@ -128,7 +128,7 @@ class WorldModels:
 def save_scorer(model: SceneClassifier, path: Path) -> None:
     from safetensors.torch import save_file
 
-    from ..atomic import atomic_path
+    from interinv.atomic import atomic_path
 
     meta = {f"head.{k}": str(v) for k, v in model.head_sizes.items()}
     with atomic_path(path) as tmp:
