@@ -170,11 +170,9 @@ def _as_unit_array(mask: np.ndarray | Image.Image | torch.Tensor) -> np.ndarray:
 
 def read_mask(path: str | os.PathLike, size: tuple[int, int] | None = None) -> np.ndarray:
     """A mask image (white = subject) as bool; resized to size (width, height) when given."""
-    try:
-        with Image.open(path) as image:
-            gray = image.convert("L")
-    except (OSError, ValueError) as exc:
-        raise InterInvError(f"Mask '{path}' cannot be read as an image ({exc}). Use a black and white PNG.") from exc
+    from .exemplars import eight_bit, open_still_image
+
+    gray = eight_bit(open_still_image(Path(path), what="Mask")).convert("L")
     if size is not None and gray.size != tuple(size):
         gray = gray.resize(tuple(size), Image.Resampling.BILINEAR)
     return np.asarray(gray) >= 128
