@@ -271,14 +271,15 @@ def probe_mask(exemplar: Exemplar, side: int) -> torch.Tensor:
     from .masks import box_mask, mask_at_resolution, read_mask, union_mask
     from .pose import assign_subjects, person_box, read_openpose_json
 
+    if exemplar.mask is None and exemplar.pose is None:
+        return torch.ones(side, side)
+    size = load_image(exemplar.image).size
     if exemplar.mask is not None:
-        return mask_at_resolution(read_mask(exemplar.mask), side)
-    if exemplar.pose is not None:
-        pose = read_openpose_json(exemplar.pose)
-        subjects = assign_subjects(pose.people, exemplar.people, image=str(exemplar.image))
-        boxes = [box_mask(person_box(p), pose.canvas_width, pose.canvas_height) for p in subjects]
-        return mask_at_resolution(union_mask(boxes), side)
-    return torch.ones(side, side)
+        return mask_at_resolution(read_mask(exemplar.mask, size), side)
+    pose = read_openpose_json(exemplar.pose, size)
+    subjects = assign_subjects(pose.people, exemplar.people, image=str(exemplar.image))
+    boxes = [box_mask(person_box(p), pose.canvas_width, pose.canvas_height) for p in subjects]
+    return mask_at_resolution(union_mask(boxes), side)
 
 
 def write_spec_template(folder: Path, subjects: Sequence[str] = ("person", "person")) -> Path:
