@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 from PIL import Image
 
 from .atomic import write_text_atomic
+from .compat import import_controlnet_aux
 from .errors import InterInvError
 
 if TYPE_CHECKING:  # controlnet_aux costs ~4 s to import; only the drawing and conversions need it
@@ -307,11 +308,11 @@ def _box_centre_x(person: Person) -> float:
 
 def to_pose_result(person: Person) -> "PoseResult":
     """The controlnet_aux PoseResult of a person (body only)."""
-    from controlnet_aux.open_pose import BodyResult, Keypoint, PoseResult
-
-    keypoints = [None if p is None else Keypoint(p[0], p[1]) for p in person.keypoints]
+    open_pose = import_controlnet_aux("controlnet_aux.open_pose")
+    keypoints = [None if p is None else open_pose.Keypoint(p[0], p[1]) for p in person.keypoints]
     parts = len(person.visible)  # every joint we keep counts with score 1
-    return PoseResult(BodyResult(keypoints, total_score=float(parts), total_parts=parts), None, None, None)
+    body = open_pose.BodyResult(keypoints, total_score=float(parts), total_parts=parts)
+    return open_pose.PoseResult(body, None, None, None)
 
 
 def from_pose_result(result: "PoseResult | BodyResult") -> Person:
@@ -322,8 +323,7 @@ def from_pose_result(result: "PoseResult | BodyResult") -> Person:
 
 def draw_skeleton(people: Sequence[Person], width: int, height: int) -> Image.Image:
     """The people drawn in ControlNet openpose colours on black (controlnet_aux's draw_poses)."""
-    from controlnet_aux.open_pose import draw_poses
-
+    draw_poses = import_controlnet_aux("controlnet_aux.open_pose").draw_poses
     poses = [to_pose_result(p) for p in people]
     return Image.fromarray(draw_poses(poses, height, width, draw_hand=False, draw_face=False))
 

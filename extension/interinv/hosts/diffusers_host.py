@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from ..attention import ProbedLayer
+from ..compat import diffusers_load_kwargs
 from ..errors import InterInvError
 from ..tokens import TokenizedPrompt, slot_table, splice, tokenize_with_words
 from .base import ENCODERS, Vectors, check_family
@@ -283,7 +284,7 @@ def load_host(
     try:
         if path.is_dir():
             _refuse_sdxl_folder(path)
-            pipe = StableDiffusionPipeline.from_pretrained(path, torch_dtype=dtype, safety_checker=None)
+            pipe = StableDiffusionPipeline.from_pretrained(path, safety_checker=None, **diffusers_load_kwargs(dtype))
         elif path.suffix.lower() in (".safetensors", ".ckpt"):
             if not path.is_file():
                 raise InterInvError(f"Model file '{path}' does not exist. Check the --model path.")
@@ -291,8 +292,8 @@ def load_host(
         elif os.sep in model or model.startswith("."):
             raise InterInvError(f"Model folder '{model}' does not exist. Check the --model path.")
         else:
-            pipe = StableDiffusionPipeline.from_pretrained(model, torch_dtype=dtype, safety_checker=None)
-        control = ControlNetModel.from_pretrained(controlnet, torch_dtype=dtype) if controlnet else None
+            pipe = StableDiffusionPipeline.from_pretrained(model, safety_checker=None, **diffusers_load_kwargs(dtype))
+        control = ControlNetModel.from_pretrained(controlnet, **diffusers_load_kwargs(dtype)) if controlnet else None
     except InterInvError:
         raise
     except SingleFileComponentError as exc:  # its advice (load the part yourself) is for diffusers users
