@@ -107,3 +107,8 @@ def test_a_queued_task_that_is_interrupted_removes_its_upload_folder(webui, demo
         assert len(uploads(webui)) == 1
         http.post(f"/interinv/v1/tasks/{task_id}/interrupt")
     assert wait(http, task_id)["status"] == "interrupted" and uploads(webui) == []
+
+
+def test_subjects_are_checked_by_the_one_subject_validator_at_the_request(webui, demo):
+    detail = refused(client().post("/interinv/v1/train", json=body(demo, subjects=["(man:1.5)", "woman"])), "subjects")
+    assert "prompt syntax" in detail

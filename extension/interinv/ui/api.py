@@ -20,6 +20,7 @@ from PIL import Image
 
 from ..config import config_from_dict
 from ..errors import FieldError, InterInvError
+from ..exemplars import check_subjects
 from ..tokens import check_slug
 from . import jobs, library
 
@@ -30,7 +31,6 @@ FIELDS = ("name", "subjects", "images", "folder", "poses", "stage1", "stage1_sou
           "config", "overwrite", "resume")
 RESUME_FIELDS = ("name", "resume")
 COUNTS = {"per_subject": (8, 64), "sample_steps": (20, 150)}  # default and largest value of each count field
-MAX_SUBJECT = 60  # characters of a subject word or phrase
 
 
 def _max_upload() -> int:
@@ -130,12 +130,10 @@ def _count(body: dict, key: str) -> int:
 
 
 def _subjects(body: dict) -> tuple[str, str]:
-    subjects = body.get("subjects")
-    if not (isinstance(subjects, list) and len(subjects) == 2
-            and all(isinstance(s, str) and s.strip() and len(s) <= MAX_SUBJECT for s in subjects)):
-        raise FieldError("subjects", f"expected two subject words of at most {MAX_SUBJECT} characters, e.g. "
-                                     "[\"man\", \"woman\"].")
-    return subjects[0].strip(), subjects[1].strip()
+    try:
+        return check_subjects(body.get("subjects"), "the request's")
+    except InterInvError as exc:
+        raise FieldError("subjects", str(exc)) from exc
 
 
 def _stage1(body: dict, uploads: Uploads) -> dict[str, list[Path]]:
