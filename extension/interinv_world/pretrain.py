@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from interinv.atomic import write_text_atomic
+from interinv.compat import diffusers_load_kwargs
 from interinv.pose import draw_skeleton
 from . import grammar, render
 from .check import CHECK_FILE, CheckConfig, measure, table
@@ -293,8 +294,8 @@ def _initial_denoiser(cfg: PretrainConfig, init: Path | None):
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTextModel
 
-    return (CLIPTextModel.from_pretrained(init / "text_encoder", torch_dtype=torch.float32),
-            UNet2DConditionModel.from_pretrained(init / "unet", torch_dtype=torch.float32))
+    return (CLIPTextModel.from_pretrained(init / "text_encoder").float(),
+            UNet2DConditionModel.from_pretrained(init / "unet", **diffusers_load_kwargs(torch.float32)))
 
 
 def train_controlnet(pipe, data: Renders, scaled: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator,
@@ -414,7 +415,8 @@ def _reused_vae(folder: Path, data: Renders, cfg: PretrainConfig, device: str):
     """The earlier run's VAE; with per_channel_latents, its latents standardised (a no-op when they already are)."""
     from diffusers import AutoencoderKL
 
-    vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=torch.float32).to(device).eval().requires_grad_(False)
+    vae = AutoencoderKL.from_pretrained(folder / "vae", **diffusers_load_kwargs(torch.float32))
+    vae = vae.to(device).eval().requires_grad_(False)
     if cfg.per_channel_latents:
         standardise_latents(vae, data.images[:2048])
     return vae
