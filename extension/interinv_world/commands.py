@@ -23,10 +23,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     cfg = with_settings(dataclasses.replace(QUICK if args.quick else PretrainConfig(), seed=args.seed), args.set or [])
     torch.set_num_threads(args.threads or torch.get_num_threads())
-    if args.init and not args.reuse:
-        raise InterInvError("--init needs --reuse of the same folder: the denoiser must keep its VAE's latent space")
-    metrics = pretrain(Path(args.out), cfg, _log, Path(args.reuse) if args.reuse else None, args.device,
-                       Path(args.init) if args.init else None)
+    metrics = pretrain(Path(args.out), cfg, _log, Path(args.reuse) if args.reuse else None, args.device)
     print(json.dumps(metrics["sanity_gate"], indent=1))
     return 0
 
@@ -132,7 +129,6 @@ def add_world_commands(sub) -> None:
     pretrain.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda")
     pretrain.add_argument("--threads", type=int, help="torch CPU threads")
     pretrain.add_argument("--reuse", help="an earlier run's folder (same seed): keep its VAE and scorers")
-    pretrain.add_argument("--init", help="an earlier world: continue training its text encoder and UNet (with --reuse)")
     pretrain.set_defaults(run=cmd_pretrain)
     check = commands.add_parser("check", help="measure a pretrained world against its targets and print a table")
     check.add_argument("--world", default=str(WEIGHTS_DIR), help="a folder written by 'interinv world pretrain'")

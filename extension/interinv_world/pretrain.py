@@ -259,14 +259,10 @@ def denoising_loss(pred: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, alp
 
 
 def train_denoiser(vae, data: Renders, scaled: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator,
-                   log: Log, init: Path | None = None):
-    """Text encoder and UNet trained jointly on ε-prediction of the scaled latent means; returns the EMA copies.
-
-    `init`: a world folder whose text encoder and UNet the training continues from, instead of a random start.
-    """
+                   log: Log):
+    """Text encoder and UNet trained jointly on ε-prediction of the scaled latent means; returns the EMA copies."""
     device = scaled.device
-    text_encoder, unet = _initial_denoiser(cfg, init)
-    text_encoder, unet = text_encoder.to(device), unet.to(device)
+    text_encoder, unet = new_text_encoder().to(device), new_unet(cfg.unet_channels).to(device)
     pipe = assemble_pipeline(vae, text_encoder, unet)
     ids = tokenize(pipe.tokenizer, data.captions).to(device)
     empty = tokenize(pipe.tokenizer, [""])[0].to(device)
@@ -286,16 +282,6 @@ def train_denoiser(vae, data: Renders, scaled: torch.Tensor, cfg: PretrainConfig
     _loop(params, cfg.unet_steps, cfg.unet_lr, lr_lambda(cfg.warmup, cfg.unet_steps, cfg.final_lr_ratio), step,
           "text encoder + unet", log, lambda: [u() for u in updates])
     return assemble_pipeline(vae, ema_text.eval(), ema_unet.eval())
-
-
-def _initial_denoiser(cfg: PretrainConfig, init: Path | None):
-    if init is None:
-        return new_text_encoder(), new_unet(cfg.unet_channels)
-    from diffusers import UNet2DConditionModel
-    from transformers import CLIPTextModel
-
-    return (CLIPTextModel.from_pretrained(init / "text_encoder").float(),
-            UNet2DConditionModel.from_pretrained(init / "unet", **diffusers_load_kwargs(torch.float32)))
 
 
 def train_controlnet(pipe, data: Renders, scaled: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator,
@@ -343,8 +329,12 @@ def scorer_accuracy(models: WorldModels, data: Renders) -> dict[str, float]:
     """Held-out accuracy: interaction on pair scenes, the exact species set on every scene."""
     verdict = classify(models, data.images)
     pairs = data.interaction >= 0
-    return {"interaction": float((verdict["interaction"][pairs] == data.interaction[pairs]).float().mean()),
-            "species_set": float((verdict["species"] == data.species).all(dim=1).float().mean())}
+    accuracy = {"interaction": float((verdict["interaction"][pairs] == data.interaction[pairs]).float().mean()),
+                "species_set": float((verdict["species"] == data.species).all(dim=1).float().mean())}
+    if models.second_scorer is not None:
+        second = classify(models, data.images, models.second_scorer)["interaction"]
+        accuracy["interaction_second"] = float((second[pairs] == data.interaction[pairs]).float().mean())
+    return accuracy
 
 
 def check_config(cfg: PretrainConfig) -> CheckConfig:
@@ -355,13 +345,11 @@ def check_config(cfg: PretrainConfig) -> CheckConfig:
 
 
 def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print, reuse: Path | None = None,
-             device: str = "cpu", init: Path | None = None) -> dict:
+             device: str = "cpu") -> dict:
     """Every phase, then the weights, a metrics JSON and the model card in `out`.
 
     `reuse`: an earlier run's folder (same seed and data settings) whose VAE and scorers are kept.
     `device`: where the models train; random numbers come from one CPU generator on any device.
-    `init`: an earlier world whose text encoder and UNet the denoiser training continues from (recorded in the
-    metrics); it must share the VAE's latent space, so it goes with `reuse` of the same folder.
     """
     torch.manual_seed(cfg.seed)
     generator, started, timings = torch.Generator().manual_seed(cfg.seed), time.time(), {}
@@ -375,7 +363,7 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
     data = phase("render", lambda: render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, cfg.named_share, log))
     vae = phase("vae", lambda: _reused_vae(reuse, data, cfg, device) if reuse else train_vae(data, cfg, generator, device, log))
     scaled = encode_latents(vae, data.images) * vae.config.scaling_factor  # shared by the denoiser and the ControlNet
-    pipe = phase("denoiser", lambda: train_denoiser(vae, data, scaled, cfg, generator, log, init))
+    pipe = phase("denoiser", lambda: train_denoiser(vae, data, scaled, cfg, generator, log))
     controlnet = phase("controlnet", lambda: train_controlnet(pipe, data, scaled, cfg, generator, log))
     scorers = phase("scorers", lambda: _reused_scorers(reuse, vae, data, cfg, device, log) if reuse else
                     _train_scorers(vae, data, cfg, generator, device, log))
@@ -390,7 +378,6 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
     metrics["sanity_gate"] = metrics["check"]["gate"]
     metrics["timings_s"] = {**timings, "total": round(time.time() - started, 1)}
     metrics["config"], metrics["device"] = asdict(cfg), _device_name(device)
-    metrics["continued_from"] = _provenance(init) if init else None
     out.mkdir(parents=True, exist_ok=True)
     save_world(models, out)
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))
@@ -398,13 +385,6 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
     write_text_atomic(out / "README.md", model_card(metrics))
     log(json.dumps({k: metrics[k] for k in ("scorers_on_renders", "scorers_on_vae_reconstructions", "sanity_gate")}))
     return metrics
-
-
-def _provenance(folder: Path) -> dict:
-    """What a continued run started from: the earlier world's denoiser steps and gate."""
-    earlier = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-    return {"unet_steps": earlier["config"]["unet_steps"], "continued_from": earlier.get("continued_from"),
-            "gate": earlier["sanity_gate"]["interaction_accuracy"]}
 
 
 def _device_name(device: str) -> str:
@@ -497,7 +477,7 @@ def model_card(metrics: dict) -> str:
         "| scorer | on fresh renders | on VAE reconstructions |",
         "|---|---|---|",
     ]
-    for key in ("interaction", "species_set"):
+    for key in metrics["scorers_on_renders"]:
         lines.append(f"| {key} | {metrics['scorers_on_renders'][key]:.1%} | "
                      f"{metrics['scorers_on_vae_reconstructions'][key]:.1%} |")
     lines += [
@@ -511,8 +491,6 @@ def model_card(metrics: dict) -> str:
         *[f"| {name} | {rate:.0%} |" for name, rate in gate["per_interaction"].items()],
         "",
     ]
-    if metrics.get("continued_from"):
-        lines += [f"The denoiser continued from an earlier world: {json.dumps(metrics['continued_from'])}.", ""]
     if "check" in metrics:
         lines += ["## Targets (`interinv world check`)", "", table(metrics["check"])]
     return "\n".join(lines)
