@@ -7,7 +7,7 @@ import pytest
 from controlnet_aux.open_pose import BodyResult, Keypoint, PoseResult, draw_poses
 
 from interinv.errors import InterInvError
-from interinv.pose import (
+from interinv.data.pose import (
     NUM_KEYPOINTS,
     PeopleCountError,
     Person,

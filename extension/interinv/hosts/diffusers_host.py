@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..attention import ProbedLayer
+from ..core.attention import ProbedLayer
 from ..errors import InterInvError
-from ..tokens import TokenizedPrompt, slot_table, splice, tokenize_with_words
+from ..core.tokens import TokenizedPrompt, slot_table, splice, tokenize_with_words
 from .base import ENCODERS, Vectors, check_family
 
 PLACEHOLDER_TEXT = "*"  # any in-vocabulary token; its embedding is replaced before use

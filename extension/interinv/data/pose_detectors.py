@@ -14,7 +14,7 @@ from typing import Callable, Protocol
 import numpy as np
 from PIL import Image
 
-from .errors import InterInvError
+from ..errors import InterInvError
 from .pose import Person, from_pose_result
 
 OPENPOSE_HUB_ID = "lllyasviel/Annotators"  # where controlnet_aux's annotator weights live
