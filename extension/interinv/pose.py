@@ -7,6 +7,7 @@ of the ControlNet openpose editor, so users can fix a detection there and feed i
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ KEYPOINT_NAMES = (
 NUM_KEYPOINTS = len(KEYPOINT_NAMES)
 # Markers that the editor and ControlNet write for an invisible joint.
 MISSING_MARKERS = ((0.0, 0.0), (-1.0, -1.0))
+ASPECT_TOLERANCE = 0.02  # a canvas or mask of another shape than its image belongs to another image
 
 Point = tuple[float, float]
 Box = tuple[float, float, float, float]
@@ -88,10 +90,17 @@ def read_openpose_json(path: str | os.PathLike, canvas_size: tuple[int, int] | N
     """Read an OpenPose JSON file (ControlNet openpose editor format) into normalised keypoints.
 
     As in ControlNet, a joint with c < 1 or at (0, 0) or (-1, -1) is missing. canvas_size
-    (width, height) is used when the file has no canvas_width/canvas_height.
+    (width, height) is the size of the pose's image: used when the file has no canvas_width/canvas_height,
+    and otherwise checked to have the canvas's shape.
     """
     data = _load_json(Path(path))
     width, height = _canvas(data, path, canvas_size)
+    if canvas_size is not None and not same_aspect((width, height), canvas_size):
+        raise InterInvError(
+            f"Pose file '{path}' was drawn on a {width}x{height} canvas, but its image is "
+            f"{canvas_size[0]}x{canvas_size[1]}: the poses would land in the wrong place. Make the pose on this "
+            "image (in the openpose editor, the canvas takes the image's size), or fix `canvas_width`/`canvas_height`."
+        )
     triples = [_body_triples(entry, path, i) for i, entry in enumerate(_people_list(data, path))]
     values = [v for person in triples for x, y, _ in person for v in (x, y)]
     # The editor's rule: if every coordinate is within [-1, 1] the file is normalised.
@@ -162,10 +171,11 @@ def _people_list(data: dict, path: object) -> list:
 
 def _body_triples(entry: object, path: object, index: int) -> list[tuple[float, float, float]]:
     flat = entry.get("pose_keypoints_2d") if isinstance(entry, dict) else None
-    if not isinstance(flat, list) or not all(isinstance(v, (int, float)) for v in flat):
+    if not isinstance(flat, list) or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in flat):
+        bad = next((v for v in flat if isinstance(v, float) and not math.isfinite(v)), None) if isinstance(flat, list) else None
         raise InterInvError(
-            f"Pose file '{path}', people[{index}]: `pose_keypoints_2d` must be a list of numbers "
-            "(x, y, c triples)."
+            f"Pose file '{path}', people[{index}]: `pose_keypoints_2d` must be a list of finite numbers "
+            f"(x, y, c triples){f', got {bad}' if bad is not None else ''}. Mark a missing joint as 0, 0, 0."
         )
     triples = [tuple(float(v) for v in flat[i : i + 3]) for i in range(0, len(flat), 3)]
     if len(flat) % 3 or len(triples) != NUM_KEYPOINTS:
@@ -193,6 +203,12 @@ def _triples_from_person(person: Person, scale: tuple[float, float]) -> list[flo
 
 
 # ---- geometry ---------------------------------------------------------------------------------
+
+
+def same_aspect(size: tuple[int, int], other: tuple[int, int]) -> bool:
+    """True when two (width, height) sizes have one shape, up to the rounding of editors that resize."""
+    a, b = size[0] * other[1], size[1] * other[0]
+    return abs(a - b) <= ASPECT_TOLERANCE * max(a, b)
 
 
 def person_box(person: Person, pad: float = 0.0) -> Box:
