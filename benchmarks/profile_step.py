@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "extension"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from step import make_host  # noqa: E402
-from interinv import stages  # noqa: E402
+from interinv.engine import stages  # noqa: E402
 from interinv.config import TrainConfig  # noqa: E402
 from interinv.data.demo import write_demo_set  # noqa: E402
 from interinv.data.exemplars import load_interaction, load_subject_images  # noqa: E402
