@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +85,7 @@ def _build(cls, data: dict[str, Any], where: str):
     if not isinstance(data, dict):
         raise InterInvError(f"{where} must be a JSON object, got {type(data).__name__}.")
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in data.items():
         if key not in fields:
@@ -88,8 +93,26 @@ def _build(cls, data: dict[str, Any], where: str):
         default = fields[key].default_factory() if fields[key].default_factory is not dataclasses.MISSING else None
         if dataclasses.is_dataclass(default):
             kwargs[key] = _build(type(default), value, f"{where}.{key}")
-        elif isinstance(value, list):
-            kwargs[key] = tuple(value)
         else:
-            kwargs[key] = value
+            kwargs[key] = _typed(value, hints[key], f"{where}.{key}")
     return cls(**kwargs)
+
+
+def _typed(value: Any, hint: Any, where: str) -> Any:
+    """`value` as the option's declared type (a list for a tuple, an int for a float); else an error naming it."""
+    kinds = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if value is None and type(None) in kinds:
+        return None
+    kind = next(k for k in kinds if k is not type(None))
+    if typing.get_origin(kind) is tuple:
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    elif isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+    expected = "a list of strings" if typing.get_origin(kind) is tuple else names.get(kind, kind.__name__)
+    raise InterInvError(f"Option '{where}' must be {expected}{' or null' if type(None) in kinds else ''}, "
+                        f"got {json.dumps(value)[:80]}.")

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from interinv.atomic import write_text_atomic
 from interinv.compat import diffusers_load_kwargs
-from interinv.pose import draw_skeleton
+from interinv.data.pose import draw_skeleton
 from . import grammar, render
 from .check import CHECK_FILE, CheckConfig, measure, table
 from .models import (IMAGE_SIDE, SECOND_SCORER, SECOND_SCORER_SHAPE, SceneClassifier, WorldModels, assemble_pipeline,
