@@ -56,7 +56,7 @@ def write_model(kind: str, folder: Path) -> Path:
 
 def write_data(folder: Path) -> tuple[Path, Path, Path]:
     """Exemplars (with interaction.json), stage-1 images, and a folder of only the exemplar images for the peer."""
-    from interinv.demo import write_demo_set
+    from interinv.data.demo import write_demo_set
 
     data = write_demo_set(folder, count=6, singles=4)
     images = folder / "peer-images"  # the peer opens every file of its folder as an image

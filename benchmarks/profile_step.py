@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "extension"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from step import make_host  # noqa: E402
-from interinv import stages  # noqa: E402
+from interinv.engine import stages  # noqa: E402
 from interinv.config import TrainConfig  # noqa: E402
-from interinv.demo import write_demo_set  # noqa: E402
-from interinv.exemplars import load_interaction, load_subject_images  # noqa: E402
+from interinv.data.demo import write_demo_set  # noqa: E402
+from interinv.data.exemplars import load_interaction, load_subject_images  # noqa: E402
 from interinv.job import Job  # noqa: E402
-from interinv.tokens import new_word  # noqa: E402
+from interinv.core.tokens import new_word  # noqa: E402
 
 HOST_PARTS = ("encode_prompts", "token_positions", "predict")  # Host methods a step calls
 STAGE_PARTS = ("sample_latents", "noisy_batch", "pick", "fill_template", "_stage2_caption", "_columns",

@@ -25,14 +25,14 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "extension"))
 
 from interinv.config import TrainConfig  # noqa: E402
-from interinv.demo import write_demo_set  # noqa: E402
-from interinv.exemplars import cached_latents, load_interaction  # noqa: E402
+from interinv.data.demo import write_demo_set  # noqa: E402
+from interinv.data.exemplars import cached_latents, load_interaction  # noqa: E402
 from interinv.hosts.diffusers_host import DiffusersHost  # noqa: E402
 from interinv.job import Job  # noqa: E402
-from interinv.noise import timestep_weights  # noqa: E402
-from interinv.stages import noisy_batch, train_stage2  # noqa: E402
+from interinv.core.noise import timestep_weights  # noqa: E402
+from interinv.engine.stages import noisy_batch, train_stage2  # noqa: E402
 from interinv.testbed import sd15_shaped_pipeline, tiny_pipeline  # noqa: E402
-from interinv.tokens import new_word  # noqa: E402
+from interinv.core.tokens import new_word  # noqa: E402
 
 
 class StepClock(Job):

@@ -7,7 +7,7 @@ import torch
 
 from interinv.config import TrainConfig
 from interinv.errors import InterInvError
-from interinv.resume import fingerprint, load_state, save_state
+from interinv.engine.resume import fingerprint, load_state, save_state
 
 
 def _fingerprint(cfg: TrainConfig):

@@ -19,7 +19,7 @@ from . import __version__
 from .atomic import write_atomic, write_text_atomic
 from .errors import InterInvError
 from .hosts.base import ENCODERS, FAMILY_BY_WIDTH, SDXL_WIDTHS, architecture
-from .tokens import ROLES, PseudoWord, check_slug
+from .core.tokens import ROLES, PseudoWord, check_slug
 
 MANIFEST_FORMAT = "interinv.interaction/1"
 SD_KEY = "emb_params"  # the kohya/Civitai key of SD1/SD2 files

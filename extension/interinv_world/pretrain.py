@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from interinv.atomic import write_text_atomic
 from interinv.compat import diffusers_load_kwargs
-from interinv.pose import draw_skeleton
+from interinv.data.pose import draw_skeleton
 from . import grammar, render
 from .models import (IMAGE_SIDE, SceneClassifier, WorldModels, assemble_pipeline, classifier_loss, new_controlnet,
                      new_text_encoder, new_unet, new_vae, save_world)

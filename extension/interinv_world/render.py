@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from interinv.errors import InterInvError
-from interinv.pose import Person, PoseImage
+from interinv.data.pose import Person, PoseImage
 
 SPECIES = ("person", "robot", "bear", "cat")
 ANGLE_JITTER = 6.0  # degrees, std of the jitter on every pose angle

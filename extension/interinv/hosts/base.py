@@ -7,7 +7,7 @@ from typing import Any, ContextManager, Mapping, Protocol, Sequence
 import torch
 from PIL import Image
 
-from ..attention import ProbedLayer
+from ..core.attention import ProbedLayer
 from ..errors import InterInvError
 
 FAMILIES = ("sd1", "sd2", "sdxl")

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..attention import ProbedLayer
 from ..compat import diffusers_load_kwargs
+from ..core.attention import ProbedLayer
 from ..errors import InterInvError
-from ..tokens import TokenizedPrompt, slot_table, splice, tokenize_with_words
+from ..core.tokens import TokenizedPrompt, slot_table, splice, tokenize_with_words
 from .base import ENCODERS, FAMILY_BY_WIDTH, Vectors, check_family
 
 PLACEHOLDER_TEXT = "*"  # any in-vocabulary token; its embedding is replaced before use

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from .atomic import write_atomic
-from .errors import InterInvError
+from ..atomic import write_atomic
+from ..errors import InterInvError
 
 
 def save_state(path: Path, *, step: int, vectors: dict[str, dict[str, torch.Tensor]], optimizer, generator, scaler, fingerprint: str) -> None:

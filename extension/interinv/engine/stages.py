@@ -9,15 +9,15 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .attention import AttentionProbe, cross_attention_loss, relation_target, select_layers
-from .config import StageConfig, TrainConfig
-from .errors import InterInvError, TrainingInterrupted
-from .exemplars import STAGE1_SLOTS, Exemplar, SubjectImage, cached_latents, check_template, fill_template, probe_mask
-from .job import Job
-from .noise import add_noise, sample_timesteps, timestep_weights, training_target
-from .prior import VocabStats, load_vocabulary, steering_loss, vocab_stats, word_vectors
+from ..core.attention import AttentionProbe, cross_attention_loss, relation_target, select_layers
+from ..config import StageConfig, TrainConfig
+from ..errors import InterInvError, TrainingInterrupted
+from ..data.exemplars import STAGE1_SLOTS, Exemplar, SubjectImage, cached_latents, check_template, fill_template, probe_mask
+from ..job import Job
+from ..core.noise import add_noise, sample_timesteps, timestep_weights, training_target
+from ..core.prior import VocabStats, load_vocabulary, steering_loss, vocab_stats, word_vectors
 from .resume import fingerprint, load_state, save_state
-from .tokens import PseudoWord, new_word, token_names
+from ..core.tokens import PseudoWord, new_word, token_names
 
 StepFn = Callable[[torch.Generator], dict[str, torch.Tensor]]
 
