@@ -19,12 +19,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "extension"))
 
 from interinv.config import TrainConfig  # noqa: E402
-from interinv.demo import write_demo_set  # noqa: E402
+from interinv.data.demo import write_demo_set  # noqa: E402
 from interinv.export import PreviewSettings, write_previews  # noqa: E402
-from interinv.exemplars import load_interaction  # noqa: E402
+from interinv.data.exemplars import load_interaction  # noqa: E402
 from interinv.job import Job  # noqa: E402
 from interinv.testbed import tiny_host  # noqa: E402
-from interinv.train import TrainRequest, export_info, run_training  # noqa: E402
+from interinv.engine.run import TrainRequest, export_info, run_training  # noqa: E402
 from interinv.tokens import new_word  # noqa: E402
 
 

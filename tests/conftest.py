@@ -35,7 +35,7 @@ def fresh_host():
 
 @pytest.fixture(scope="session")
 def demo_data(tmp_path_factory):
-    from interinv.demo import write_demo_set
+    from interinv.data.demo import write_demo_set
 
     return write_demo_set(tmp_path_factory.mktemp("demo"), count=4, singles=3)
 

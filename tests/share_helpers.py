@@ -34,7 +34,7 @@ def a1111_reads(infotext: str) -> tuple[str, dict[str, str]]:
 def make_export(out_dir: Path, host, previews: bool = True) -> Path:
     """An interaction exported by interinv.export from the tiny SD1 test host (32-wide embeddings)."""
     from interinv.export import ExportInfo, export_interaction
-    from interinv.tokens import PseudoWord, token_names
+    from interinv.core.tokens import PseudoWord, token_names
 
     generator = torch.Generator().manual_seed(0)
     words = {

@@ -10,7 +10,7 @@ from standin import boot, demo, webui  # noqa: F401  (fixtures)
 from interinv.config import TrainConfig
 from interinv.errors import InterInvError, TrainingInterrupted
 from interinv.job import Job
-from interinv.train import TrainRequest, run_training
+from interinv.engine.run import TrainRequest, run_training
 
 
 

@@ -1,6 +1,6 @@
 import torch
 
-from interinv.attention import (
+from interinv.core.attention import (
     AttentionProbe,
     cross_attention_loss,
     normalize_map,

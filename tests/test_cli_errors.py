@@ -69,7 +69,7 @@ def _error_line(capsys) -> str:
 
 
 def test_a_decompression_bomb_exemplar_is_refused_by_name(tmp_path):
-    from interinv.exemplars import load_image
+    from interinv.data.exemplars import load_image
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

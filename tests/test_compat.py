@@ -23,7 +23,7 @@ def _stderr_of(code: str) -> str:
 
 
 def test_drawing_a_skeleton_imports_controlnet_aux_without_its_known_warnings():
-    stderr = _stderr_of("from interinv.pose import draw_skeleton; draw_skeleton([], 8, 8)")
+    stderr = _stderr_of("from interinv.data.pose import draw_skeleton; draw_skeleton([], 8, 8)")
     assert [noise for noise in KNOWN_NOISE if noise in stderr] == [], stderr
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 from share_helpers import DESCRIPTION, SLUG, TEMPLATE
 
 from interinv.errors import InterInvError
-from interinv.evaluate import (
+from interinv.eval.evaluate import (
     CLIP_S,
     CLIP_T,
     POSE_KP,
@@ -33,8 +33,8 @@ from interinv.evaluate import (
     subjects_from_prompt,
 )
 from interinv.export import save_png
-from interinv.pose import Person, PoseImage, write_openpose_json
-from interinv.pose_classifiers import (
+from interinv.data.pose import Person, PoseImage, write_openpose_json
+from interinv.eval.pose_classifiers import (
     CLASSIFIER_FORMAT,
     PoseClassifierConfig,
     PoseKPClassifier,

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from interinv.errors import InterInvError
-from interinv.exemplars import load_image, load_interaction, write_spec_template
+from interinv.data.exemplars import load_image, load_interaction, write_spec_template
 
 
 def _folder(tmp_path, count=2, spec=None):
@@ -83,7 +83,7 @@ def test_init_writes_a_template_that_loads(tmp_path):
 
 
 def test_an_unwritable_output_folder_fails_before_training(tmp_path):
-    from interinv.train import ensure_writable
+    from interinv.engine.run import ensure_writable
 
     target = tmp_path / "file-not-folder"
     target.write_text("x")

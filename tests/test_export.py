@@ -8,7 +8,7 @@ from safetensors.torch import save_file
 from conftest import RecordingJob
 from interinv.errors import InterInvError
 from interinv.export import ExportInfo, export_interaction, load_manifest, read_embedding
-from interinv.tokens import new_word
+from interinv.core.tokens import new_word
 
 
 def _words(slug, width=32, seed=0):
@@ -39,7 +39,7 @@ def test_export_writes_three_files_with_modelspec_and_group_metadata(exported):
 
 
 def test_exported_vectors_are_what_the_encoder_sees(host, tmp_path):
-    from interinv.prior import vocab_stats
+    from interinv.core.prior import vocab_stats
 
     prior = vocab_stats([torch.randn(1, 32) for _ in range(20)])
     words = {role: new_word(f"kh_{role}", {"clip_l": torch.randn(32)}, 2, {"clip_l": prior}) for role in ("p1", "r", "p2")}

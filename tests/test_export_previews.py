@@ -4,7 +4,7 @@ number of sampling steps, one image per word."""
 from conftest import CountingHost, RecordingJob
 from interinv.cli import build_config, parser
 from interinv.export import png_infotext
-from interinv.train import TrainRequest, run_training
+from interinv.engine.run import TrainRequest, run_training
 
 
 def test_previews_follow_the_training_resolution_and_the_preview_steps_setting(fresh_host, demo_data, small_config,

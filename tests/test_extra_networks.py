@@ -105,7 +105,7 @@ def test_the_textual_inversion_cards_build_while_an_interaction_trains(webui, de
 
     from interinv.config import TrainConfig
     from interinv.export import write_embedding
-    from interinv.train import TrainRequest, run_training
+    from interinv.engine.run import TrainRequest, run_training
 
     host = a1111_host()
     write_embedding(webui["data_dir"] / "embeddings" / "style.safetensors",

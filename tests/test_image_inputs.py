@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from interinv.errors import InterInvError
-from interinv.exemplars import Exemplar, load_image, load_interaction, probe_mask
-from interinv.masks import read_mask
-from interinv.pose import NUM_KEYPOINTS, read_openpose_json
+from interinv.data.exemplars import Exemplar, load_image, load_interaction, probe_mask
+from interinv.data.masks import read_mask
+from interinv.data.pose import NUM_KEYPOINTS, read_openpose_json
 
 SIDE = 64
 

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from interinv.errors import InterInvError
-from interinv.masks import (
+from interinv.data.masks import (
     box_mask,
     convex_hull,
     hull_mask,
@@ -18,7 +18,7 @@ from interinv.masks import (
     union_mask,
     write_mask,
 )
-from interinv.pose import Person
+from interinv.data.pose import Person
 
 MISSING = (None,) * 15
 # Three joints on a 100 x 100 canvas: a right triangle with corners (20, 20), (20, 60), (60, 60).

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from interinv.errors import InterInvError
-from interinv.noise import add_noise, sample_timesteps, timestep_weights, training_target
+from interinv.core.noise import add_noise, sample_timesteps, timestep_weights, training_target
 
 
 def test_importance_density_favours_noisy_steps_threefold():

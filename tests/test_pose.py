@@ -7,7 +7,7 @@ import pytest
 
 from interinv.compat import import_controlnet_aux
 from interinv.errors import InterInvError
-from interinv.pose import (
+from interinv.data.pose import (
     NUM_KEYPOINTS,
     PeopleCountError,
     Person,

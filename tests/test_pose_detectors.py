@@ -4,10 +4,10 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from interinv import pose_detectors
+from interinv.data import pose_detectors
 from interinv.errors import InterInvError
-from interinv.pose import PeopleCountError, Person, PoseImage, assign_all, read_openpose_json, write_openpose_json
-from interinv.pose_detectors import OpenposeBodyDetector, detector_names, get_detector, register_detector
+from interinv.data.pose import PeopleCountError, Person, PoseImage, assign_all, read_openpose_json, write_openpose_json
+from interinv.data.pose_detectors import OpenposeBodyDetector, detector_names, get_detector, register_detector
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ import skimage.data
 from conftest import CountingHost, RecordingJob
 from PIL import Image
 
-from interinv import pose_detectors
+from interinv.data import pose_detectors
 from interinv.errors import InterInvError, TrainingInterrupted
-from interinv.exemplars import load_interaction, load_subject_images
-from interinv.masks import box_mask, hull_mask, read_mask, union_mask
-from interinv.pose import PeopleCountError, person_box, read_openpose_json, subject_skeleton
-from interinv.prepare import (
+from interinv.data.exemplars import load_interaction, load_subject_images
+from interinv.data.masks import box_mask, hull_mask, read_mask, union_mask
+from interinv.data.pose import PeopleCountError, person_box, read_openpose_json, subject_skeleton
+from interinv.data.prepare import (
     CONTACT_BACKGROUND,
     CONTACT_CELL,
     CONTACT_GAP,
@@ -321,7 +321,7 @@ def test_crops_cut_each_subject_from_its_exemplar_without_a_model(tmp_path):
 
 
 def test_train_runs_prepare_when_there_are_no_stage1_images(tmp_path, pose_host, small_config, job):
-    from interinv.train import TrainRequest, run_training
+    from interinv.engine.run import TrainRequest, run_training
 
     folder = write_folder(tmp_path / "kneel")
     request = TrainRequest(folder, tmp_path / "out", work=tmp_path / "work", prepare=PrepareOptions(**FAST))

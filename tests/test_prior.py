@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from interinv.errors import InterInvError
-from interinv.prior import adain, load_vocabulary, vocab_stats
+from interinv.core.prior import adain, load_vocabulary, vocab_stats
 
 
 def test_vocabularies_ship_with_their_counts():
@@ -50,7 +50,7 @@ def test_too_few_single_token_words_is_an_error_that_suggests_mean_mode():
 
 
 def test_host_vocabulary_statistics_log_how_many_words_were_used(host, job):
-    from interinv.stages import priors
+    from interinv.engine.stages import priors
 
     stats = priors(host, "swig_verbs", "single", job)
     assert 200 < stats["clip_l"].words_used < 504
@@ -58,7 +58,7 @@ def test_host_vocabulary_statistics_log_how_many_words_were_used(host, job):
 
 
 def test_steering_loss_matches_the_infonce_formula_by_hand():
-    from interinv.prior import steering_loss
+    from interinv.core.prior import steering_loss
 
     r = torch.tensor([1.0, 0.0])
     positives = torch.tensor([[1.0, 0.0], [0.0, 1.0]])  # cosines 1, 0

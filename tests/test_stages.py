@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 from conftest import RecordingJob
 from interinv.errors import InterInvError, TrainingInterrupted
-from interinv.exemplars import load_interaction, load_subject_images
-from interinv.stages import noisy_batch, train_stage1, train_stage2
+from interinv.data.exemplars import load_interaction, load_subject_images
+from interinv.engine.stages import noisy_batch, train_stage1, train_stage2
 
 
 def _state(host):
@@ -52,8 +52,8 @@ def test_stage2_logs_each_loss_term_and_weights_ca_by_lambda(host, demo_data, sm
 
 
 def _fixed_batch_loss(host, images, words, seed=123):
-    from interinv.exemplars import cached_latents, fill_template
-    from interinv.noise import timestep_weights
+    from interinv.data.exemplars import cached_latents, fill_template
+    from interinv.core.noise import timestep_weights
 
     g = torch.Generator().manual_seed(seed)
     mean, _ = cached_latents(host, [i.image for i in images["p1"]], (32, 32), None)
@@ -93,7 +93,7 @@ def test_a_state_from_other_settings_is_refused(host, demo_data, small_config, t
     images = load_subject_images(demo_data / "stage1")
     train_stage1(host, images, small_config, tmp_path, RecordingJob())
     small_config.stage1.lr = 1.0
-    with pytest.raises(InterInvError, match="other settings"):
+    with pytest.raises(InterInvError, match=r"other settings or images: stage1.lr \(was 0.005, now 1.0\)"):
         train_stage1(host, images, small_config, tmp_path, RecordingJob(), resume=True)
 
 
@@ -170,9 +170,9 @@ def test_relation_only_training_refuses_the_cross_attention_loss(host, demo_data
 
 
 def test_relation_only_captions_leave_the_pose_slots_empty():
-    from interinv.exemplars import Exemplar
-    from interinv.stages import _stage2_caption
-    from interinv.tokens import new_word
+    from interinv.data.exemplars import Exemplar
+    from interinv.engine.stages import _stage2_caption
+    from interinv.core.tokens import new_word
 
     relation = new_word("kh_r", {"clip_l": torch.zeros(32)}, 1, None)
     exemplar = Exemplar(image=None, subjects=("cat", "dog"), templates=("a photo of a {o1} {p1} {r} a {o2} {p2}",))

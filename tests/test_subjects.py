@@ -9,7 +9,7 @@ from PIL import Image
 
 from interinv.cli import main
 from interinv.errors import InterInvError
-from interinv.exemplars import load_interaction, load_subject_images
+from interinv.data.exemplars import load_interaction, load_subject_images
 
 
 @pytest.fixture

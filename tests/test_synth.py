@@ -7,9 +7,9 @@ from PIL import Image
 
 from interinv.errors import InterInvError
 from interinv.export import save_png
-from interinv.masks import write_mask
-from interinv.pose import Person, subject_skeleton
-from interinv.synth import (
+from interinv.data.masks import write_mask
+from interinv.data.pose import Person, subject_skeleton
+from interinv.data.synth import (
     CROP_BACKGROUNDS,
     PHOTO_BANK,
     WORLD_BANK,

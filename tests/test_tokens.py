@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from interinv.errors import InterInvError
-from interinv.tokens import check_slug, splice, token_names
+from interinv.core.tokens import check_slug, splice, token_names
 
 
 @pytest.mark.parametrize("bad", ["Kiss", "kiss hand", "[kiss]", "../kiss", "kiss/hand", "", "-kiss", "a" * 64])

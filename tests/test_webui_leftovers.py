@@ -45,7 +45,7 @@ class Counting(Job):
 def test_each_export_preview_counts_as_one_image_in_the_console_total_progress(webui, demo):
     from modules import shared
 
-    from interinv.train import TrainRequest, run_training
+    from interinv.engine.run import TrainRequest, run_training
 
     spec = tiny_spec(demo)
     shared.state.begin(job="task(total)")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from interinv.errors import InterInvError
-from interinv.pose import read_openpose_json, write_openpose_json
+from interinv.data.pose import read_openpose_json, write_openpose_json
 from interinv_world import grammar, render
 
 

@@ -143,11 +143,11 @@ def load_model(args: argparse.Namespace):
 
 # --- commands ---------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import TrainRequest, run_training
+    from .engine.run import TrainRequest, run_training
 
     cfg = build_config(args)
     if args.name is None:
-        from .exemplars import load_interaction
+        from .data.exemplars import load_interaction
 
         cfg.name = load_interaction(args.folder).name or cfg.name
     request = TrainRequest(Path(args.folder), Path(args.out), Path(args.stage1_images) if args.stage1_images else None,
@@ -222,41 +222,44 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from .export import read_embedding
+    from .export import embedding_problems, read_embedding
+    from .hosts.base import FAMILY_BY_WIDTH
 
     emb = read_embedding(args.file)
-    family = emb.metadata.get("interinv.family") or {768: "sd1", 1024: "sd2"}.get(next(iter(emb.widths.values())), "?")
+    family = emb.metadata.get("interinv.family") or FAMILY_BY_WIDTH.get(next(iter(emb.widths.values())), "?")
     print(f"file: {emb.path}\nformat: {emb.format}\nfamily: {'sdxl' if emb.format == 'sdxl' else family}")
     for key, tensor in emb.tensors.items():
         print(f"tensor {key}: shape {list(tensor.shape)} ({tensor.shape[0]} vectors of width {tensor.shape[1]})")
     for key, value in sorted(emb.metadata.items()):
         print(f"{key}: {value}")
+    for problem in embedding_problems(emb):
+        print(f"warning: {problem}", file=sys.stderr)
     return 0
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from .exemplars import write_spec_template
+    from .data.exemplars import write_spec_template
 
     print(f"Wrote {write_spec_template(Path(args.folder), args.subjects)}")
     return 0
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
-    from .share import write_bundle
+    from .share.bundle import write_bundle
 
     print(f"Wrote {write_bundle(args.out, args.zip)}\nCivitai has no upload API: upload this zip on the site by hand.")
     return 0
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from .share import push_to_hub
+    from .share.bundle import push_to_hub
 
     print(f"Pushed: {push_to_hub(args.out, args.repo, private=args.private)}")
     return 0
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from .share import install_interaction
+    from .share.bundle import install_interaction
 
     target = install_interaction(args.source, args.embeddings_dir, family=args.family, width=args.width, force=args.force)
     print(f"Installed into {target}")
@@ -286,10 +289,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
     from .atomic import write_text_atomic
-    from .evaluate import CLIP_BATCH_SIZE, DEFAULT_CLIP_ARCH, collect_samples, evaluate, format_report, load_clip
+    from .eval.evaluate import CLIP_BATCH_SIZE, DEFAULT_CLIP_ARCH, collect_samples, evaluate, format_report, load_clip
     from .export import load_manifest
-    from .pose_classifiers import POSE_KP, POSE_S, load_classifier, train_from_folder
-    from .pose_detectors import get_detector
+    from .eval.pose_classifiers import POSE_KP, POSE_S, load_classifier, train_from_folder
+    from .data.pose_detectors import get_detector
 
     if args.train_classifiers and (args.pose_s or args.pose_kp):
         raise InterInvError("Give either --train-classifiers FOLDER or --pose-s/--pose-kp files, not both.")
@@ -360,7 +363,7 @@ def _prepare_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _prepare_options(args: argparse.Namespace):
-    from .prepare import PrepareOptions
+    from .data.prepare import PrepareOptions
 
     given = {"per_subject": args.per_subject, "source": args.source, "sam": args.sam, "sam_type": args.sam_type,
              "detector": args.detector, "annotator": args.annotator, "steps": args.sample_steps,
@@ -370,7 +373,7 @@ def _prepare_options(args: argparse.Namespace):
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from .prepare import default_out, prepare
+    from .data.prepare import default_out, prepare
 
     options = _prepare_options(args)
     args.out = args.out or str(default_out(args.folder))

@@ -23,13 +23,13 @@ from PIL import Image
 from interinv.atomic import write_text_atomic
 from interinv.config import TrainConfig
 from interinv.errors import InterInvError
-from interinv.exemplars import fill_template, load_interaction, load_subject_images
+from interinv.data.exemplars import fill_template, load_interaction, load_subject_images
 from interinv.export import save_png
 from interinv.job import Job
-from interinv.masks import union_mask, write_mask
-from interinv.pose import write_openpose_json
-from interinv.stages import train_stage1, train_stage2
-from interinv.tokens import token_names
+from interinv.data.masks import union_mask, write_mask
+from interinv.data.pose import write_openpose_json
+from interinv.engine.stages import train_stage1, train_stage2
+from interinv.core.tokens import token_names
 from . import grammar, render
 from .models import IMAGE_SIDE, WorldModels
 from .sampling import classify, sample_images
@@ -299,7 +299,7 @@ def stack_images(images: list[Image.Image]) -> Image.Image:
 
 def stage1_images(host, folder: Path, work: Path, cfg: BenchConfig, job: Job) -> Path:
     """Single-subject images for stage 1 through `interinv prepare` (ControlNet on the exemplars' skeletons)."""
-    from interinv.prepare import PrepareOptions, prepare
+    from interinv.data.prepare import PrepareOptions, prepare
 
     options = PrepareOptions(per_subject=cfg.stage1_per_subject, resolution=IMAGE_SIDE, steps=cfg.sampling_steps,
                              guidance=cfg.guidance, seed=cfg.seed, prompt_bank="world", skeleton_side=IMAGE_SIDE)

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from interinv.atomic import write_text_atomic
 from interinv.export import save_png
 from interinv.job import Job
-from interinv.train import TrainRequest, run_training
+from interinv.engine.run import TrainRequest, run_training
 from .bench import (BenchConfig, eval_prompts, image_grid, method_config, novel_pairs, render_method, score,
                     stage1_images, world_host, write_exemplars, write_vocabularies)
 from .models import WorldModels
@@ -62,7 +62,7 @@ def run_demo(models: WorldModels, out: Path, cfg: DemoConfig, job: Job) -> dict:
 def _exported_vectors(host, out: Path, name: str) -> dict:
     """The words as exported: read back from the safetensors files, as a user would load them."""
     from interinv.export import read_embedding
-    from interinv.tokens import token_names
+    from interinv.core.tokens import token_names
 
     return {word: read_embedding(out / f"{word}.safetensors").for_host(host) for word in token_names(name).values()}
 

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from interinv.errors import InterInvError
-from interinv.pose import Person, PoseImage
+from interinv.data.pose import Person, PoseImage
 
 SPECIES = ("person", "robot", "bear", "cat")
 ANGLE_JITTER = 6.0  # degrees, std of the jitter on every pose angle
@@ -828,6 +828,11 @@ def _compose(
     masks = tuple((id_map == k + 1).mean(axis=(1, 3)) >= 0.5 for k in range(len(figures)))
     people = tuple(_keypoints(fig, scale, origin, side) for fig in figures)
     return Scene(picture, people, masks, tuple(fig.species for fig in figures), label)
+
+
+def presence(species: tuple[str, ...]) -> list[int]:
+    """0/1 per entry of SPECIES: which species a scene shows (the species scorer's label)."""
+    return [int(s in species) for s in SPECIES]
 
 
 def require(value: str, options: tuple[str, ...], what: str) -> None:

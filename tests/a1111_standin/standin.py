@@ -7,7 +7,7 @@ import pytest
 from ldm_tiny import LatentDiffusion
 from modules import scripts
 
-from interinv.demo import write_demo_set
+from interinv.data.demo import write_demo_set
 
 
 class DefaultsCheckingScript(scripts.Script):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..attention import ProbedLayer
+from ..core.attention import ProbedLayer
 from ..errors import InterInvError
 from .base import ENCODERS, Vectors, check_family
 

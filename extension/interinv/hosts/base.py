@@ -7,7 +7,7 @@ from typing import Any, ContextManager, Mapping, Protocol, Sequence
 import torch
 from PIL import Image
 
-from ..attention import ProbedLayer
+from ..core.attention import ProbedLayer
 from ..errors import InterInvError
 
 FAMILIES = ("sd1", "sd2", "sdxl")
@@ -21,6 +21,8 @@ _ARCHITECTURES = {
 }
 # Text encoder keys per family; SDXL files carry one tensor per encoder
 ENCODERS = {"sd1": ("clip_l",), "sd2": ("clip_h",), "sdxl": ("clip_l", "clip_g")}
+FAMILY_BY_WIDTH = {768: "sd1", 1024: "sd2"}  # token-embedding width of the single-encoder families
+SDXL_WIDTHS = {"clip_l": 768, "clip_g": 1280}
 
 Vectors = Mapping[str, Mapping[str, torch.Tensor]]  # word name -> encoder key -> [n, D]
 

@@ -20,8 +20,8 @@ from PIL import Image
 
 from ..config import config_from_dict
 from ..errors import FieldError, InterInvError
-from ..exemplars import check_subjects
-from ..tokens import check_slug
+from ..data.exemplars import check_subjects
+from ..core.tokens import check_slug
 from . import jobs, library
 
 PREFIX = "/interinv/v1"

@@ -13,7 +13,7 @@ import os
 
 from modules import shared, ui_extra_networks
 
-from ..share import SHORTHASH_LENGTH, SharedInteraction
+from ..share.bundle import SHORTHASH_LENGTH, SharedInteraction
 from . import library
 
 PAGE_TITLE = "Interactions"

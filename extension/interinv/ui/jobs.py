@@ -20,12 +20,12 @@ from typing import Sequence
 
 from ..config import TrainConfig, config_from_dict
 from ..errors import FieldError, InterInvError, TrainingInterrupted
-from ..exemplars import SPEC_FILE, STAGE1_FILE, image_files
+from ..data.exemplars import SPEC_FILE, STAGE1_FILE, image_files
 from ..hosts.a1111_host import A1111Host, controlnet_missing, weights_only_loads
 from ..job import Job
-from ..prepare import PREPARED_FOLDER, PrepareOptions, Prepared, prepare
-from ..tokens import check_slug
-from ..train import TrainRequest, run_training
+from ..data.prepare import PREPARED_FOLDER, PrepareOptions, Prepared, prepare
+from ..core.tokens import check_slug
+from ..engine.run import TrainRequest, run_training
 from .library import interaction_folder
 
 PREVIEWS_KEPT = 8  # preview images a task keeps for the gallery

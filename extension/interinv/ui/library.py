@@ -10,8 +10,8 @@ import logging
 from pathlib import Path
 
 from ..errors import InterInvError
-from ..share import INSTALL_FOLDER, MANIFEST_SUFFIX, SharedInteraction, open_export
-from ..tokens import check_slug
+from ..share.bundle import INSTALL_FOLDER, MANIFEST_SUFFIX, SharedInteraction, open_export
+from ..core.tokens import check_slug
 
 log = logging.getLogger(__name__)
 

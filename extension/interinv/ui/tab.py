@@ -9,7 +9,7 @@ import gradio as gr
 
 from ..config import TrainConfig
 from ..errors import InterInvError
-from ..tokens import check_slug
+from ..core.tokens import check_slug
 from . import compat, jobs
 
 ELEM = "interinv"

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from .atomic import write_atomic
-from .errors import InterInvError
+from ..atomic import write_atomic
+from ..errors import InterInvError
 from .pose import Box, Person, Point, person_box, same_aspect
 
 if TYPE_CHECKING:  # segment-anything is only needed when a SAM checkpoint is given

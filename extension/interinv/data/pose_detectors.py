@@ -14,8 +14,8 @@ from typing import Callable, Protocol
 import numpy as np
 from PIL import Image
 
-from .compat import import_controlnet_aux
-from .errors import InterInvError
+from ..compat import import_controlnet_aux
+from ..errors import InterInvError
 from .pose import Person, from_pose_result
 
 OPENPOSE_HUB_ID = "lllyasviel/Annotators"  # where controlnet_aux's annotator weights live

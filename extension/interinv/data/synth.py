@@ -19,9 +19,9 @@ import numpy as np
 from PIL import Image
 
 from .cache import content_key
-from .errors import InterInvError
+from ..errors import InterInvError
 from .exemplars import load_image
-from .export import save_png
+from ..export import save_png
 from .masks import read_mask
 
 SOURCES = ("controlnet", "crops")

@@ -8,7 +8,7 @@ from typing import Callable, Mapping, Sequence
 
 import torch
 
-from .errors import InterInvError
+from ..errors import InterInvError
 from .prior import VocabStats, adain
 
 ROLES = ("p1", "r", "p2")

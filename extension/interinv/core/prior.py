@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import InterInvError
+from ..errors import InterInvError
 
 STD_EPS = 1e-6  # keeps the division finite for a constant vector
 VOCABULARIES = ("swig_verbs", "prepositions", "psg_predicates")

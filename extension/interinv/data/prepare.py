@@ -21,12 +21,12 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from .atomic import write_text_atomic
+from ..atomic import write_text_atomic
 from .cache import cached_file, content_key, file_identity, prune
-from .errors import InterInvError, TrainingInterrupted
+from ..errors import InterInvError, TrainingInterrupted
 from .exemplars import STAGE1_FILE, Exemplar, Interaction, load_image, load_interaction
-from .export import save_png
-from .job import Job
+from ..export import save_png
+from ..job import Job
 from .masks import (
     HULL_DILATION,
     box_mask,

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 from PIL import Image
 
-from .atomic import write_text_atomic
-from .compat import import_controlnet_aux
-from .errors import InterInvError
+from ..atomic import write_text_atomic
+from ..compat import import_controlnet_aux
+from ..errors import InterInvError
 
 if TYPE_CHECKING:  # controlnet_aux costs ~4 s to import; only the drawing and conversions need it
     from controlnet_aux.open_pose import BodyResult, PoseResult

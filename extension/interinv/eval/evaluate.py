@@ -33,10 +33,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .errors import InterInvError
-from .exemplars import check_template, image_files, load_image
-from .export import png_prompt
-from .pose import PoseImage, assign_subjects
+from ..errors import InterInvError
+from ..data.exemplars import check_template, image_files, load_image
+from ..export import png_prompt
+from ..data.pose import PoseImage, assign_subjects
 from .pose_classifiers import (
     PoseKPClassifier,
     PoseSVM,
@@ -45,9 +45,9 @@ from .pose_classifiers import (
     keypoint_array,
     pose_features,
 )
-from .pose_detectors import PoseDetector
-from .share import plain_prompt
-from .tokens import ROLES
+from ..data.pose_detectors import PoseDetector
+from ..share.bundle import plain_prompt
+from ..core.tokens import ROLES
 
 DEFAULT_CLIP_ARCH = "ViT-L-14-quickgelu"  # OpenAI's ViT-L/14 (QuickGELU) in open_clip's naming
 SUBJECTS_TEXT = "a photo of {o1} and {o2}"  # the CLIP-S text

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .errors import InterInvError
+from ..errors import InterInvError
 
 TIMESTEP_SAMPLING = ("uniform", "importance")
 PREDICTION_TYPES = ("epsilon", "v_prediction")

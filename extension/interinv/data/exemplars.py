@@ -12,9 +12,9 @@ from typing import Any, Sequence
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .atomic import write_atomic
-from .config import STAGE2_TEMPLATES
-from .errors import InterInvError
+from ..atomic import write_atomic
+from ..config import STAGE2_TEMPLATES
+from ..errors import InterInvError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")  # animated files are refused when read
 SPEC_FILE = "interaction.json"
@@ -324,7 +324,7 @@ def probe_mask(exemplar: Exemplar, side: int) -> torch.Tensor:
 
 def write_spec_template(folder: Path, subjects: Sequence[str] = ("person", "person")) -> Path:
     """An interaction.json for a folder of images, with a '_help' note on every field; never overwrites."""
-    from .atomic import write_text_atomic
+    from ..atomic import write_text_atomic
 
     path = folder / SPEC_FILE
     if path.exists():

@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import __version__
-from .atomic import write_atomic
-from .errors import InterInvError
-from .exemplars import load_image, load_interaction
-from .pose import NUM_KEYPOINTS, Person, PoseImage, assign_all, read_openpose_json
-from .pose_detectors import PoseDetector
+from .. import __version__
+from ..atomic import write_atomic
+from ..errors import InterInvError
+from ..data.exemplars import load_image, load_interaction
+from ..data.pose import NUM_KEYPOINTS, Person, PoseImage, assign_all, read_openpose_json
+from ..data.pose_detectors import PoseDetector
 
 CLASSIFIER_FORMAT = "interinv.pose-classifier/1"
 POSE_S, POSE_KP = "pose-s", "pose-kp"

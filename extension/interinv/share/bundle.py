@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator, Mapping
 
-from . import __version__
-from .atomic import write_atomic, write_error, write_text_atomic
-from .errors import InterInvError
-from .exemplars import check_template, fill_template
-from .export import (
+from .. import __version__
+from ..atomic import write_atomic, write_error, write_text_atomic
+from ..errors import InterInvError
+from ..data.exemplars import check_template, fill_template
+from ..export import (
     EmbeddingFile,
     a1111_infotext,
     file_sha256,
@@ -39,7 +39,7 @@ from .export import (
     read_embedding,
     write_embedding,
 )
-from .tokens import ROLES, check_slug
+from ..core.tokens import ROLES, check_slug
 
 MANIFEST_SUFFIX = ".interaction.json"
 PREVIEW_SUFFIX = ".preview.png"

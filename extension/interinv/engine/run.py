@@ -6,14 +6,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import TrainConfig
-from .errors import InterInvError
-from .exemplars import STAGE1_FILE, Interaction, load_interaction, load_subject_images
-from .export import ExportInfo, PreviewSettings, export_interaction, write_snapshot
-from .job import Job
-from .prepare import PrepareOptions, default_out, prepare, with_prepared
+from ..config import TrainConfig
+from ..errors import InterInvError
+from ..data.exemplars import STAGE1_FILE, Interaction, load_interaction, load_subject_images
+from ..export import ExportInfo, PreviewSettings, export_interaction, write_snapshot
+from ..job import Job
+from ..data.prepare import PrepareOptions, default_out, prepare, with_prepared
 from .stages import train_stage1, train_stage2
-from .tokens import check_slug, token_names
+from ..core.tokens import check_slug, token_names
 
 STAGE1_FOLDER = "stage1"
 

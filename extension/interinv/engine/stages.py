@@ -9,15 +9,15 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .attention import AttentionProbe, cross_attention_loss, relation_target, select_layers
-from .config import StageConfig, TrainConfig
-from .errors import InterInvError, TrainingInterrupted
-from .exemplars import STAGE1_SLOTS, Exemplar, SubjectImage, cached_latents, check_template, fill_template, probe_mask
-from .job import Job
-from .noise import add_noise, sample_timesteps, timestep_weights, training_target
-from .prior import VocabStats, load_vocabulary, steering_loss, vocab_stats, word_vectors
+from ..core.attention import AttentionProbe, cross_attention_loss, relation_target, select_layers
+from ..config import StageConfig, TrainConfig
+from ..errors import InterInvError, TrainingInterrupted
+from ..data.exemplars import STAGE1_SLOTS, Exemplar, SubjectImage, cached_latents, check_template, fill_template, probe_mask
+from ..job import Job
+from ..core.noise import add_noise, sample_timesteps, timestep_weights, training_target
+from ..core.prior import VocabStats, load_vocabulary, steering_loss, vocab_stats, word_vectors
 from .resume import fingerprint, load_state, save_state
-from .tokens import PseudoWord, new_word, token_names
+from ..core.tokens import PseudoWord, new_word, token_names
 
 StepFn = Callable[[torch.Generator], dict[str, torch.Tensor]]
 
@@ -198,8 +198,9 @@ def train_stage1(host, images: dict[str, Sequence[SubjectImage]], cfg: TrainConf
         _preview(host, job, "stage1", step_no, captions, {w.name: w.effective() for w in words.values()}, cfg)
 
     stage = Stage("stage1", list(words.values()), scfg, workdir,
-                  fingerprint(cfg.to_dict()["stage1"], cfg.name, cfg.num_vectors, cfg.prior, cfg.pose_init,
-                              cfg.resolution, host.model_name, _content(images)),
+                  fingerprint(stage1=cfg.to_dict()["stage1"], name=cfg.name, num_vectors=cfg.num_vectors,
+                              prior=cfg.prior, pose_init=cfg.pose_init, resolution=cfg.resolution,
+                              model=host.model_name, images=_content(images)),
                   step, lambda n: export and export(words, n), preview)
     with host.training():
         optimise(host, stage, job, resume, finished_only)
@@ -265,8 +266,9 @@ def train_stage2(host, exemplars: Sequence[Exemplar], poses: dict[str, PseudoWor
         _preview(host, job, "stage2", step_no, [caption], {**frozen, relation.name: relation.effective()}, cfg)
 
     stage = Stage("stage2", [relation], scfg, workdir,
-                  fingerprint(cfg.to_dict()["stage2"], cfg.name, cfg.num_vectors, cfg.prior, cfg.probe,
-                              cfg.resolution, host.model_name, frozen, _content(exemplars)),
+                  fingerprint(stage2=cfg.to_dict()["stage2"], name=cfg.name, num_vectors=cfg.num_vectors,
+                              prior=cfg.prior, probe=cfg.probe, resolution=cfg.resolution, model=host.model_name,
+                              poses=frozen, exemplars=_content(exemplars)),
                   step, lambda n: export and export({**poses, "r": relation}, n), preview)
     with host.training():
         optimise(host, stage, job, resume, finished_only)

@@ -1,0 +1,1 @@
+"""Pure math, torch only: priors, noise, attention probe and L_CA, trainable tokens."""

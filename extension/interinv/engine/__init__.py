@@ -1,0 +1,1 @@
+"""The training engine: stages, the orchestrator of a run, resume state."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, CLIP scoring, pose classifiers, the eval run."""

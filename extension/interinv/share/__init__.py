@@ -1,0 +1,1 @@
+"""Sharing trained interactions: bundles, the Hub, installs, model cards."""
