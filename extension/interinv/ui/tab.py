@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 import gradio as gr
@@ -10,7 +11,7 @@ import gradio as gr
 from ..config import TrainConfig
 from ..errors import InterInvError
 from ..core.tokens import check_slug
-from . import compat, jobs
+from . import compat, jobs, library
 
 ELEM = "interinv"
 # The stage-1 source choices as the tab shows them, and the jobs.STAGE1_SOURCES value of each
@@ -175,4 +176,22 @@ def build(host_factory=None, refusal: str | None = None):
             button.click(fn=wrap_gradio_gpu_call(handler, extra_outputs=[gr.update(), gr.update()]), inputs=fields,
                          outputs=[sheet, gallery, result], api_name=api_name, **compat.js("interinv.startTraining"))
         stop.click(fn=interrupt_running, inputs=[], outputs=[progress], api_name="interinv_interrupt")
+        interactions_list()
     return blocks
+
+
+def installed_json() -> str:
+    """The installed interactions' manifests, as GET /interinv/v1/interactions lists them."""
+    return json.dumps([interaction.manifest for interaction in library.installed()])
+
+
+def interactions_list() -> None:
+    """The prompt helper's data path: a hidden button whose event hands the list to interinv.js.
+
+    It goes through the gradio app, which the logged-in page may always use, so it works whatever --api-auth is.
+    Hidden by CSS rather than visible=False, which gradio 4 leaves out of the page.
+    """
+    button = gr.Button("Interactions", elem_id=f"{ELEM}_list_interactions", elem_classes=[f"{ELEM}-hidden"])
+    listed = gr.Textbox(elem_id=f"{ELEM}_interactions_json", elem_classes=[f"{ELEM}-hidden"])
+    button.click(fn=installed_json, inputs=[], outputs=[listed], queue=False).then(
+        fn=None, inputs=[listed], outputs=None, **compat.js("interinv.receiveInteractions"))
