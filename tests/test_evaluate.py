@@ -32,7 +32,7 @@ from interinv.eval.evaluate import (
     pair_scores,
     subjects_from_prompt,
 )
-from interinv.export import save_png
+from interinv.formats.infotext import save_png
 from interinv.data.pose import Person, PoseImage, write_openpose_json
 from interinv.eval.pose_classifiers import (
     CLASSIFIER_FORMAT,

@@ -14,7 +14,7 @@ from PIL import Image
 from share_helpers import SLUG, FakeHub, a1111_reads, make_export
 
 from interinv.errors import InterInvError
-from interinv.export import file_sha256
+from interinv.formats.embedding_files import file_sha256
 from interinv.share.bundle import install_interaction, push_to_hub, write_bundle
 
 TOKEN = "hf_TESTtokenDoNotLeak0123456789"

@@ -6,7 +6,7 @@ from conftest import CountingHost
 from PIL import Image
 
 from interinv.errors import InterInvError
-from interinv.export import save_png
+from interinv.formats.infotext import save_png
 from interinv.data.masks import write_mask
 from interinv.data.pose import Person, subject_skeleton
 from interinv.data.synth import (

@@ -37,7 +37,7 @@ class CliJob(Job):
         self.bar.update(step - self.bar.n)
 
     def preview(self, stage, step, images, captions) -> None:
-        from .export import save_png
+        from .formats.infotext import save_png
 
         for index, (image, caption) in enumerate(zip(images, captions)):
             if self.preview_dir is not None:
@@ -172,7 +172,8 @@ def preview_grid(host, out: Path, prompt: str, seeds, steps: int, target: Path |
     """Install the exported files in the host, render the prompt for each seed, save one PNG grid."""
     from PIL import Image
 
-    from .export import load_manifest, save_png
+    from .formats.infotext import save_png
+    from .formats.manifest import load_manifest
 
     manifest = load_manifest(out)
     folder = Path(manifest["_folder"])
@@ -193,7 +194,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from .export import read_embedding
+    from .formats.embedding_files import read_embedding
 
     emb = read_embedding(args.file)
     family = emb.metadata.get("interinv.family") or {768: "sd1", 1024: "sd2"}.get(next(iter(emb.widths.values())), "?")
@@ -258,7 +259,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from .atomic import write_text_atomic
     from .eval.evaluate import CLIP_BATCH_SIZE, DEFAULT_CLIP_ARCH, collect_samples, evaluate, format_report, load_clip
-    from .export import load_manifest
+    from .formats.manifest import load_manifest
     from .eval.pose_classifiers import POSE_KP, POSE_S, load_classifier, train_from_folder
     from .data.pose_detectors import get_detector
 

@@ -24,7 +24,7 @@ from interinv.atomic import write_text_atomic
 from interinv.config import TrainConfig
 from interinv.errors import InterInvError
 from interinv.data.exemplars import fill_template, load_interaction, load_subject_images
-from interinv.export import save_png
+from interinv.formats.infotext import save_png
 from interinv.job import Job
 from interinv.data.masks import union_mask, write_mask
 from interinv.data.pose import write_openpose_json

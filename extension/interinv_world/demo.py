@@ -15,7 +15,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from interinv.atomic import write_text_atomic
-from interinv.export import save_png
+from interinv.formats.infotext import save_png
 from interinv.job import Job
 from interinv.engine.run import TrainRequest, run_training
 from .bench import (BenchConfig, eval_prompts, image_grid, method_config, novel_pairs, render_method, score,
@@ -61,10 +61,10 @@ def run_demo(models: WorldModels, out: Path, cfg: DemoConfig, job: Job) -> dict:
 
 def _exported_vectors(host, out: Path, name: str) -> dict:
     """The words as exported: read back from the safetensors files, as a user would load them."""
-    from interinv.export import read_embedding
+    from interinv.formats.embedding_files import read_embedding
     from interinv.core.tokens import token_names
 
-    return {word: read_embedding(out / f"{word}.safetensors").for_host(host) for word in token_names(name).values()}
+    return {word: read_embedding(out / f"{word}.safetensors").for_model(host.family, host.embedding_dims) for word in token_names(name).values()}
 
 
 def _labelled(rows: list[tuple[torch.Tensor, torch.Tensor]], titles: tuple[str, ...]) -> Image.Image:

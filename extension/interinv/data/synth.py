@@ -21,7 +21,7 @@ from PIL import Image
 from .cache import content_key
 from ..errors import InterInvError
 from .exemplars import load_image
-from ..export import save_png
+from ..formats.infotext import save_png
 from .masks import read_mask
 
 SOURCES = ("controlnet", "crops")

@@ -20,7 +20,8 @@ from PIL import Image
 
 from ..core.attention import ProbedLayer
 from ..errors import InterInvError
-from .base import ENCODERS, Vectors, check_family
+from ..formats.families import ENCODERS, check_family
+from .base import Vectors
 
 SDP_TITLE = "sdp - scaled dot product"  # apply_optimizations matches full titles; unknown ones fall back silently
 SDP_NAME = "sdp"

@@ -16,7 +16,8 @@ from PIL import Image
 from ..core.attention import ProbedLayer
 from ..errors import InterInvError
 from ..core.tokens import TokenizedPrompt, slot_table, splice, tokenize_with_words
-from .base import ENCODERS, Vectors, check_family
+from ..formats.families import ENCODERS, check_family
+from .base import Vectors
 
 PLACEHOLDER_TEXT = "*"  # any in-vocabulary token; its embedding is replaced before use
 _FAMILY_BY_WIDTH = {768: "sd1", 1024: "sd2"}
@@ -234,12 +235,12 @@ class DiffusersHost:
         return self._control_pipe
 
     def install_embeddings(self, paths: Sequence[str]) -> list[str]:
-        from ..export import read_embedding
+        from ..formats.embedding_files import read_embedding
 
         names = []
         for path in paths:
             name = Path(path).stem
-            vectors = read_embedding(path).for_host(self)[self.encoder_key]
+            vectors = read_embedding(path).for_model(self.family, self.embedding_dims)[self.encoder_key]
             if name in self.pipe.tokenizer.get_vocab():
                 raise InterInvError(f"'{name}' is already loaded in this pipeline; load each embedding once.")
             self.pipe.load_textual_inversion(vectors.to(self.device), token=name)
