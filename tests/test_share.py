@@ -178,7 +178,7 @@ def test_model_card_body_shows_how_to_use_it_in_each_tool(hub, export_dir):
 
 
 def test_diffusers_loads_each_file_the_way_the_card_says(export_dir):
-    from interinv.testbed import tiny_pipeline
+    from interinv.testing import tiny_pipeline
 
     pipe = tiny_pipeline()
     for stem in NAMES:

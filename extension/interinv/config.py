@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import types
+import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Mapping, TypeVar
 
 from .errors import InterInvError
+
+C = TypeVar("C")
 
 STAGE1_TEMPLATES = ("a photo of a {o} {p}", "a {o} {p}", "a picture of a {o} {p}", "a close photo of a {o} {p}")
 STAGE2_TEMPLATES = ("a photo of a {o1} {p1} {r} a {o2} {p2}", "a {o1} {p1} {r} a {o2} {p2}")
@@ -72,24 +77,93 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def config_from_dict(data: dict[str, Any], source: str = "config") -> TrainConfig:
+def config_from_dict(data: Mapping[str, Any], source: str = "config") -> TrainConfig:
     """A TrainConfig from nested dicts; unknown keys are errors that name the field."""
-    return _build(TrainConfig, data, source)
+    return with_overrides(TrainConfig(), _dotted(data, source), source)
 
 
-def _build(cls, data: dict[str, Any], where: str):
-    if not isinstance(data, dict):
-        raise InterInvError(f"{where} must be a JSON object, got {type(data).__name__}.")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
+# --- the one override mechanism: dotted keys (stage2.ca_weight=0.02) ------------------------------------
+def parse_settings(settings: Iterable[str], flag: str = "--set") -> dict[str, str]:
+    """KEY=VALUE strings (a command line's --set) as {dotted key: value text}."""
+    parsed = {}
+    for setting in settings:
+        key, sep, text = setting.partition("=")
+        if not sep or not key.strip():
+            raise InterInvError(f"{flag} '{setting}': expected KEY=VALUE, e.g. stage2.ca_weight=0.02.")
+        parsed[key.strip()] = text
+    return parsed
+
+
+def with_overrides(cfg: C, overrides: Mapping[str, Any], source: str = "--set") -> C:
+    """A copy of the dataclass `cfg` with each dotted key set; text values are parsed as the field's type."""
+    for key, value in overrides.items():
+        cfg = _replaced(cfg, key.split("."), value, key, source)
+    return cfg
+
+
+def _dotted(data: Mapping[str, Any], where: str, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise InterInvError(f"{where}{'.' + prefix[:-1] if prefix else ''} must be a JSON object, got "
+                            f"{type(data).__name__}.")
+    flat = {}
     for key, value in data.items():
-        if key not in fields:
-            raise InterInvError(f"Unknown option '{where}.{key}'. Known options: {', '.join(fields)}.")
-        default = fields[key].default_factory() if fields[key].default_factory is not dataclasses.MISSING else None
-        if dataclasses.is_dataclass(default):
-            kwargs[key] = _build(type(default), value, f"{where}.{key}")
-        elif isinstance(value, list):
-            kwargs[key] = tuple(value)
-        else:
-            kwargs[key] = value
-    return cls(**kwargs)
+        flat.update(_dotted(value, where, f"{prefix}{key}.") if isinstance(value, Mapping) else {prefix + key: value})
+    return flat
+
+
+def _replaced(cfg, path: list[str], value: Any, key: str, source: str):
+    fields = [f.name for f in dataclasses.fields(cfg)]
+    if path[0] not in fields:
+        group = key[: -len(".".join(path))].rstrip(".")
+        raise InterInvError(f"Unknown option '{key}' ({source}). Known options{' of ' + group if group else ''}: "
+                            f"{', '.join(fields)}.")
+    current = getattr(cfg, path[0])
+    if dataclasses.is_dataclass(current):
+        if len(path) == 1:
+            raise InterInvError(f"'{key}' ({source}) is a group of options: set its fields, e.g. {key}."
+                                f"{dataclasses.fields(current)[0].name}=..., or give a JSON object.")
+        return dataclasses.replace(cfg, **{path[0]: _replaced(current, path[1:], value, key, source)})
+    if len(path) > 1:
+        raise InterInvError(f"Unknown option '{key}' ({source}): '{path[0]}' has no fields.")
+    kind = typing.get_type_hints(type(cfg))[path[0]]
+    return dataclasses.replace(cfg, **{path[0]: _typed(value, kind, f"{source} '{key}'")})
+
+
+def _typed(value: Any, kind: Any, where: str) -> Any:
+    """`value` as a field of type `kind`: text is parsed (true/false, numbers, a,b lists or JSON lists)."""
+    options = typing.get_args(kind) if typing.get_origin(kind) in (typing.Union, types.UnionType) else (kind,)
+    if type(None) in options and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
+        return None
+    base = next(o for o in options if o is not type(None))
+    origin = typing.get_origin(base) or base
+    try:
+        if origin is tuple:
+            items = value
+            if isinstance(value, str):
+                items = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+            if not isinstance(items, (list, tuple)):
+                raise ValueError
+            element = (typing.get_args(base) or (str,))[0]
+            return tuple(_typed(item, element, where) for item in items)
+        if origin is bool:
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if origin in (int, float):
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise ValueError
+            number = origin(value) if isinstance(value, str) else value
+            if origin is int and number != int(number):
+                raise ValueError
+            return origin(number)
+        if origin is str:
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+    except (ValueError, json.JSONDecodeError):
+        pass
+    else:
+        return value
+    raise InterInvError(f"{where}: {value!r} is not a valid {getattr(base, '__name__', str(base))}.")

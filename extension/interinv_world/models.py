@@ -15,11 +15,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from interinv.errors import InterInvError
-from interinv.testbed import clip_tokenizer
+from interinv.hosts.clip_tokenizer import clip_tokenizer
+from .settings import WEIGHTS_DIR
 
 IMAGE_SIDE = 64  # pixels
 TEXT_WIDTH = 128  # CLIP hidden size = UNet cross-attention dim
-WEIGHTS_DIR = Path(__file__).parent / "weights"  # the committed, pretrained world
 
 
 def new_vae():

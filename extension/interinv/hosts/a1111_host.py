@@ -319,6 +319,11 @@ class A1111Host:
         return check_loaded(paths, self._db)
 
 
+def reload_embeddings() -> None:
+    """Reload the WebUI's embeddings folder, e.g. after a run that stopped with temporary words registered."""
+    _modules()[2].model_hijack.embedding_db.load_textual_inversion_embeddings(force_reload=True)
+
+
 def check_loaded(paths: Sequence[str], db) -> list[str]:
     names, problems = [], []
     for path in paths:
