@@ -44,15 +44,17 @@ def demo_data(tmp_path_factory):
 def openpose_folder(tmp_path_factory):
     """An annotator folder laid out like lllyasviel/Annotators, holding random OpenPose weights."""
     import torch
-    from controlnet_aux.open_pose.face import FaceNet
-    from controlnet_aux.open_pose.model import bodypose_model, handpose_model
 
+    from interinv.compat import import_controlnet_aux
+
+    face = import_controlnet_aux("controlnet_aux.open_pose.face")
+    model = import_controlnet_aux("controlnet_aux.open_pose.model")
     folder = tmp_path_factory.mktemp("annotators")
     torch.manual_seed(0)
-    for name, net in (("body_pose_model.pth", bodypose_model()), ("hand_pose_model.pth", handpose_model())):
+    for name, net in (("body_pose_model.pth", model.bodypose_model()), ("hand_pose_model.pth", model.handpose_model())):
         # controlnet_aux's loader adds the first name component back (util.transfer)
         torch.save({k.split(".", 1)[1]: v for k, v in net.state_dict().items()}, folder / name)
-    torch.save(FaceNet().state_dict(), folder / "facenet.pth")
+    torch.save(face.FaceNet().state_dict(), folder / "facenet.pth")
     return folder
 
 

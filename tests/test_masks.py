@@ -143,9 +143,9 @@ def test_written_mask_reads_back_equal(tmp_path):
     assert np.array_equal(read_mask(tmp_path / "a.mask.png"), mask)
 
 
-def test_read_mask_resizes_to_the_image(tmp_path):
+def test_read_mask_resizes_to_the_image_of_the_same_shape(tmp_path):
     write_mask(tmp_path / "m.png", np.ones((10, 20), bool))
-    assert read_mask(tmp_path / "m.png", size=(40, 30)).shape == (30, 40)
+    assert read_mask(tmp_path / "m.png", size=(40, 20)).shape == (20, 40)
 
 
 def test_unreadable_mask_names_the_file(tmp_path):

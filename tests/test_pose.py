@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-from controlnet_aux.open_pose import BodyResult, Keypoint, PoseResult, draw_poses
 
+from interinv.compat import import_controlnet_aux
 from interinv.errors import InterInvError
 from interinv.data.pose import (
     NUM_KEYPOINTS,
@@ -23,6 +23,10 @@ from interinv.data.pose import (
     to_pose_result,
     write_openpose_json,
 )
+
+open_pose = import_controlnet_aux("controlnet_aux.open_pose")
+BodyResult, Keypoint, PoseResult, draw_poses = (open_pose.BodyResult, open_pose.Keypoint, open_pose.PoseResult,
+                                                open_pose.draw_poses)
 
 WIDTH, HEIGHT = 640, 480
 # A standing person on the left and a kneeling one on the right, in pixels, OpenPose-18 order.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
+import string
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -60,6 +62,17 @@ class CliJob(Job):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got '{text}'")
+    return value
 
 
 # --- argument groups ----------------------------------------------------------------------------
@@ -201,7 +214,21 @@ def preview_grid(host, out: Path, prompt: str, seeds, steps: int, target: Path |
     return save_png(target or out / "preview-grid.png", grid, f"{text}\nSeeds: {list(seeds)}")
 
 
+def check_prompt(prompt: str) -> str:
+    """A --prompt may use the slots {p1}, {r} and {p2} only; literal braces are doubled."""
+    try:
+        used = {field for _, field, _, _ in string.Formatter().parse(prompt) if field is not None}
+    except ValueError as exc:
+        raise InterInvError(f"--prompt '{prompt}' is malformed ({exc}). Write a literal brace as '{{{{' or '}}}}'.") from exc
+    unknown = sorted(used - {"p1", "r", "p2"})
+    if unknown:
+        raise InterInvError(f"--prompt '{prompt}' uses unknown slots {', '.join('{' + s + '}' for s in unknown)}. "
+                            "The slots are {p1}, {r} and {p2}, e.g. \"a cat {p1} {r} a dog {p2}\".")
+    return prompt
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
+    check_prompt(args.prompt)
     target = preview_grid(load_model(args), Path(args.embeddings), args.prompt, range(args.seeds), args.steps,
                           Path(args.out))
     print(f"Wrote {target}")
@@ -430,8 +457,8 @@ def parser() -> argparse.ArgumentParser:
     generate.add_argument("--embeddings", required=True, help="output folder of 'interinv train'")
     generate.add_argument("--prompt", required=True, help='e.g. "a cat {p1} {r} a dog {p2}"')
     generate.add_argument("--out", default="grid.png", help="the PNG grid to write (default: grid.png)")
-    generate.add_argument("--seeds", type=int, default=4, help="images, one per seed from 0 (default 4)")
-    generate.add_argument("--steps", type=int, default=25, help="sampling steps per image (default 25)")
+    generate.add_argument("--seeds", type=positive_int, default=4, help="images in the grid, seeds 0..N-1 (default 4)")
+    generate.add_argument("--steps", type=positive_int, default=25, help="sampling steps per image (default 25)")
     inspect = _command(sub, "inspect", "show an embedding file's format, shape and metadata", cmd_inspect)
     inspect.add_argument("file", help="an embedding file: .safetensors, .pt or .bin")
     init = _command(sub, "init", "write an interaction.json template for a folder of images", cmd_init)
@@ -455,6 +482,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InterInvError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug or an unforeseen failure: one line here, the traceback in a file
+        print(f"error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]} (unexpected; {_write_crash_log(argv)}; "
+              "please attach it to a bug report)", file=sys.stderr)
+        return 1
+
+
+def _write_crash_log(argv: Sequence[str] | None) -> str:
+    """Write the current exception's traceback to a new file in the temp folder; say where."""
+    import tempfile
+    import traceback
+
+    command = " ".join(sys.argv[1:] if argv is None else argv)
+    try:
+        fd, path = tempfile.mkstemp(prefix="interinv-error-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as log:
+            log.write(f"interinv {command}\n\n{traceback.format_exc()}")
+    except OSError as exc:
+        return f"the traceback could not be saved ({exc.strerror})"
+    return f"the traceback is in {path}"
 
 
 if __name__ == "__main__":

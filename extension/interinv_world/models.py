@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from interinv.compat import diffusers_load_kwargs
 from interinv.errors import InterInvError
 from interinv.hosts.clip_tokenizer import clip_tokenizer
 from .settings import WEIGHTS_DIR
@@ -156,9 +157,9 @@ def load_world(folder: Path = WEIGHTS_DIR, device: str = "cpu") -> WorldModels:
             f"No pretrained world in '{folder}'. Run 'interinv world pretrain --out {folder}' (about an hour on "
             "two CPU cores) or check out the committed weights."
         )
-    pipe = StableDiffusionPipeline.from_pretrained(folder, tokenizer=clip_tokenizer(), safety_checker=None,
-                                                   torch_dtype=torch.float32)
-    controlnet = ControlNetModel.from_pretrained(folder / "controlnet", torch_dtype=torch.float32)
+    load_kwargs = diffusers_load_kwargs(torch.float32)
+    pipe = StableDiffusionPipeline.from_pretrained(folder, tokenizer=clip_tokenizer(), safety_checker=None, **load_kwargs)
+    controlnet = ControlNetModel.from_pretrained(folder / "controlnet", **load_kwargs)
     pipe.set_progress_bar_config(disable=True)
     scorers = (load_scorer(folder / "scorers" / f"{name}.safetensors").to(device) for name in ("interaction", "species"))
     return WorldModels(pipe.to(device), controlnet.to(device), *scorers)

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from interinv.atomic import write_text_atomic
+from interinv.compat import diffusers_load_kwargs
 from interinv.data.pose import draw_skeleton
 from . import grammar, render
 from .models import (IMAGE_SIDE, SceneClassifier, WorldModels, assemble_pipeline, classifier_loss, new_controlnet,
@@ -372,7 +373,7 @@ def _device_name(device: str) -> str:
 def _reused_vae(folder: Path, device: str):
     from diffusers import AutoencoderKL
 
-    vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=torch.float32)
+    vae = AutoencoderKL.from_pretrained(folder / "vae", **diffusers_load_kwargs(torch.float32))
     return vae.to(device).eval().requires_grad_(False)
 
 

@@ -16,7 +16,7 @@ from ..atomic import write_atomic
 from ..config import STAGE2_TEMPLATES
 from ..errors import InterInvError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")  # animated files are refused when read
 SPEC_FILE = "interaction.json"
 STAGE1_FILE = "stage1.json"
 STAGE2_SLOTS = ("o1", "o2", "p1", "r", "p2")
@@ -54,21 +54,48 @@ class SubjectImage:
 
 def load_image(path: Path) -> Image.Image:
     """An RGB image with EXIF orientation applied; transparency is flattened onto white."""
-    try:
-        with Image.open(path) as opened:
-            opened.load()
-            image = ImageOps.exif_transpose(opened)
-    except FileNotFoundError as exc:
-        raise InterInvError(f"Image '{path}' does not exist.") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise InterInvError(
-            f"Image '{path}' could not be read ({exc}). Use a PNG, JPEG, WEBP or BMP file, or remove it."
-        ) from exc
+    image = eight_bit(open_still_image(path))
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(canvas, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def open_still_image(path: Path, what: str = "Image") -> Image.Image:
+    """A single-frame image, fully read, with EXIF orientation applied; unreadable, animated or huge ones refused."""
+    try:
+        with Image.open(path) as opened:
+            frames = getattr(opened, "n_frames", 1)
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+    except FileNotFoundError as exc:
+        raise InterInvError(f"{what} '{path}' does not exist.") from exc
+    except Image.DecompressionBombError as exc:
+        raise InterInvError(
+            f"{what} '{path}' is too large to decode safely ({exc}). It may be a decompression bomb; "
+            "if it is a real photo, scale it down (a few megapixels are plenty) and try again."
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InterInvError(
+            f"{what} '{path}' cannot be read as an image ({exc}). Use a PNG, JPEG, WEBP, BMP or still GIF file, or remove it."
+        ) from exc
+    if frames > 1:
+        raise InterInvError(
+            f"{what} '{path}' is animated ({frames} frames); InterInv reads one still image. "
+            "Save the frame you want as a PNG and remove the animation from the folder."
+        )
+    return image
+
+
+def eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit grayscale scaled to 8 bits ("L"), since Pillow's convert() clips such values to white."""
+    if image.mode.startswith("I;16") or image.mode == "I":  # "I" too: older Pillow opens 16-bit PNGs so
+        import numpy as np
+
+        values = np.asarray(image, dtype=np.float64)
+        return Image.fromarray(np.clip(np.rint(values / 65535.0 * 255.0), 0, 255).astype(np.uint8), mode="L")
+    return image
 
 
 def check_template(template: str, slots: Sequence[str], where: str) -> str:
@@ -244,14 +271,15 @@ def probe_mask(exemplar: Exemplar, side: int) -> torch.Tensor:
     from .masks import box_mask, mask_at_resolution, read_mask, union_mask
     from .pose import assign_subjects, person_box, read_openpose_json
 
+    if exemplar.mask is None and exemplar.pose is None:
+        return torch.ones(side, side)
+    size = load_image(exemplar.image).size
     if exemplar.mask is not None:
-        return mask_at_resolution(read_mask(exemplar.mask), side)
-    if exemplar.pose is not None:
-        pose = read_openpose_json(exemplar.pose)
-        subjects = assign_subjects(pose.people, exemplar.people, image=str(exemplar.image))
-        boxes = [box_mask(person_box(p), pose.canvas_width, pose.canvas_height) for p in subjects]
-        return mask_at_resolution(union_mask(boxes), side)
-    return torch.ones(side, side)
+        return mask_at_resolution(read_mask(exemplar.mask, size), side)
+    pose = read_openpose_json(exemplar.pose, size)
+    subjects = assign_subjects(pose.people, exemplar.people, image=str(exemplar.image))
+    boxes = [box_mask(person_box(p), pose.canvas_width, pose.canvas_height) for p in subjects]
+    return mask_at_resolution(union_mask(boxes), side)
 
 
 def write_spec_template(folder: Path, subjects: Sequence[str] = ("person", "person")) -> Path:
@@ -263,7 +291,7 @@ def write_spec_template(folder: Path, subjects: Sequence[str] = ("person", "pers
         raise InterInvError(f"'{path}' already exists; edit it, or delete it to start from a fresh template.")
     images = image_files(folder) if folder.is_dir() else []
     if not images:
-        raise InterInvError(f"'{folder}' holds no images (.png, .jpg, .jpeg, .webp, .bmp).")
+        raise InterInvError(f"'{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)}).")
     spec = {
         "_help": "Subjects are the words O1 and O2 (O1 = the left person unless 'people' says otherwise). "
         "Templates use {o1} {p1} {r} {o2} {p2}. Per image you may set subjects, templates, pose (OpenPose JSON), "

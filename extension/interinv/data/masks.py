@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 
 from ..atomic import write_atomic
 from ..errors import InterInvError
-from .pose import Box, Person, Point, person_box
+from .pose import Box, Person, Point, person_box, same_aspect
 
 if TYPE_CHECKING:  # segment-anything is only needed when a SAM checkpoint is given
     from segment_anything import SamPredictor
@@ -169,13 +169,16 @@ def _as_unit_array(mask: np.ndarray | Image.Image | torch.Tensor) -> np.ndarray:
 
 
 def read_mask(path: str | os.PathLike, size: tuple[int, int] | None = None) -> np.ndarray:
-    """A mask image (white = subject) as bool; resized to size (width, height) when given."""
-    try:
-        with Image.open(path) as image:
-            gray = image.convert("L")
-    except (OSError, ValueError) as exc:
-        raise InterInvError(f"Mask '{path}' cannot be read as an image ({exc}). Use a black and white PNG.") from exc
+    """A mask image (white = subject) as bool; resized to size (width, height) of its image when given."""
+    from .exemplars import eight_bit, open_still_image
+
+    gray = eight_bit(open_still_image(Path(path), what="Mask")).convert("L")
     if size is not None and gray.size != tuple(size):
+        if not same_aspect(gray.size, size):
+            raise InterInvError(
+                f"Mask '{path}' is {gray.size[0]}x{gray.size[1]}, but its image is {size[0]}x{size[1]}; stretched, it "
+                "would cover the wrong pixels. Make the mask at the image's size (white = the two subjects)."
+            )
         gray = gray.resize(tuple(size), Image.Resampling.BILINEAR)
     return np.asarray(gray) >= 128
 

@@ -7,6 +7,7 @@ of the ControlNet openpose editor, so users can fix a detection there and feed i
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 from PIL import Image
 
 from ..atomic import write_text_atomic
+from ..compat import import_controlnet_aux
 from ..errors import InterInvError
 
 if TYPE_CHECKING:  # controlnet_aux costs ~4 s to import; only the drawing and conversions need it
@@ -28,6 +30,7 @@ KEYPOINT_NAMES = (
 NUM_KEYPOINTS = len(KEYPOINT_NAMES)
 # Markers that the editor and ControlNet write for an invisible joint.
 MISSING_MARKERS = ((0.0, 0.0), (-1.0, -1.0))
+ASPECT_TOLERANCE = 0.02  # a canvas or mask of another shape than its image belongs to another image
 
 Point = tuple[float, float]
 Box = tuple[float, float, float, float]
@@ -87,10 +90,17 @@ def read_openpose_json(path: str | os.PathLike, canvas_size: tuple[int, int] | N
     """Read an OpenPose JSON file (ControlNet openpose editor format) into normalised keypoints.
 
     As in ControlNet, a joint with c < 1 or at (0, 0) or (-1, -1) is missing. canvas_size
-    (width, height) is used when the file has no canvas_width/canvas_height.
+    (width, height) is the size of the pose's image: used when the file has no canvas_width/canvas_height,
+    and otherwise checked to have the canvas's shape.
     """
     data = _load_json(Path(path))
     width, height = _canvas(data, path, canvas_size)
+    if canvas_size is not None and not same_aspect((width, height), canvas_size):
+        raise InterInvError(
+            f"Pose file '{path}' was drawn on a {width}x{height} canvas, but its image is "
+            f"{canvas_size[0]}x{canvas_size[1]}: the poses would land in the wrong place. Make the pose on this "
+            "image (in the openpose editor, the canvas takes the image's size), or fix `canvas_width`/`canvas_height`."
+        )
     triples = [_body_triples(entry, path, i) for i, entry in enumerate(_people_list(data, path))]
     values = [v for person in triples for x, y, _ in person for v in (x, y)]
     # The editor's rule: if every coordinate is within [-1, 1] the file is normalised.
@@ -161,10 +171,11 @@ def _people_list(data: dict, path: object) -> list:
 
 def _body_triples(entry: object, path: object, index: int) -> list[tuple[float, float, float]]:
     flat = entry.get("pose_keypoints_2d") if isinstance(entry, dict) else None
-    if not isinstance(flat, list) or not all(isinstance(v, (int, float)) for v in flat):
+    if not isinstance(flat, list) or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in flat):
+        bad = next((v for v in flat if isinstance(v, float) and not math.isfinite(v)), None) if isinstance(flat, list) else None
         raise InterInvError(
-            f"Pose file '{path}', people[{index}]: `pose_keypoints_2d` must be a list of numbers "
-            "(x, y, c triples)."
+            f"Pose file '{path}', people[{index}]: `pose_keypoints_2d` must be a list of finite numbers "
+            f"(x, y, c triples){f', got {bad}' if bad is not None else ''}. Mark a missing joint as 0, 0, 0."
         )
     triples = [tuple(float(v) for v in flat[i : i + 3]) for i in range(0, len(flat), 3)]
     if len(flat) % 3 or len(triples) != NUM_KEYPOINTS:
@@ -192,6 +203,12 @@ def _triples_from_person(person: Person, scale: tuple[float, float]) -> list[flo
 
 
 # ---- geometry ---------------------------------------------------------------------------------
+
+
+def same_aspect(size: tuple[int, int], other: tuple[int, int]) -> bool:
+    """True when two (width, height) sizes have one shape, up to the rounding of editors that resize."""
+    a, b = size[0] * other[1], size[1] * other[0]
+    return abs(a - b) <= ASPECT_TOLERANCE * max(a, b)
 
 
 def person_box(person: Person, pad: float = 0.0) -> Box:
@@ -291,11 +308,11 @@ def _box_centre_x(person: Person) -> float:
 
 def to_pose_result(person: Person) -> "PoseResult":
     """The controlnet_aux PoseResult of a person (body only)."""
-    from controlnet_aux.open_pose import BodyResult, Keypoint, PoseResult
-
-    keypoints = [None if p is None else Keypoint(p[0], p[1]) for p in person.keypoints]
+    open_pose = import_controlnet_aux("controlnet_aux.open_pose")
+    keypoints = [None if p is None else open_pose.Keypoint(p[0], p[1]) for p in person.keypoints]
     parts = len(person.visible)  # every joint we keep counts with score 1
-    return PoseResult(BodyResult(keypoints, total_score=float(parts), total_parts=parts), None, None, None)
+    body = open_pose.BodyResult(keypoints, total_score=float(parts), total_parts=parts)
+    return open_pose.PoseResult(body, None, None, None)
 
 
 def from_pose_result(result: "PoseResult | BodyResult") -> Person:
@@ -306,8 +323,7 @@ def from_pose_result(result: "PoseResult | BodyResult") -> Person:
 
 def draw_skeleton(people: Sequence[Person], width: int, height: int) -> Image.Image:
     """The people drawn in ControlNet openpose colours on black (controlnet_aux's draw_poses)."""
-    from controlnet_aux.open_pose import draw_poses
-
+    draw_poses = import_controlnet_aux("controlnet_aux.open_pose").draw_poses
     poses = [to_pose_result(p) for p in people]
     return Image.fromarray(draw_poses(poses, height, width, draw_hand=False, draw_face=False))
 

@@ -14,6 +14,7 @@ from typing import Callable, Protocol
 import numpy as np
 from PIL import Image
 
+from ..compat import import_controlnet_aux
 from ..errors import InterInvError
 from .pose import Person, from_pose_result
 
@@ -61,19 +62,17 @@ class OpenposeBodyDetector:
         self.detect_resolution = detect_resolution
 
     def __call__(self, image: Image.Image) -> list[Person]:
-        from controlnet_aux.util import HWC3, resize_image
-
-        pixels = resize_image(HWC3(np.asarray(image.convert("RGB"))), self.detect_resolution)
+        util = import_controlnet_aux("controlnet_aux.util")
+        pixels = util.resize_image(util.HWC3(np.asarray(image.convert("RGB"))), self.detect_resolution)
         return [from_pose_result(result) for result in self.detector.detect_poses(pixels)]
 
 
 def load_openpose(location: str | None, device: str = "cpu") -> OpenposeBodyDetector:
     """The OpenPose body detector from an annotator folder or hub id (default lllyasviel/Annotators)."""
-    from controlnet_aux.open_pose import OpenposeDetector
-
+    open_pose = import_controlnet_aux("controlnet_aux.open_pose")
     location = location or OPENPOSE_HUB_ID
     try:
-        detector = OpenposeDetector.from_pretrained(location)
+        detector = open_pose.OpenposeDetector.from_pretrained(location)
     except (OSError, EOFError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError) as exc:
         raise InterInvError(_openpose_help(location, exc)) from exc
     return OpenposeBodyDetector(detector.to(device))

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..compat import diffusers_load_kwargs
 from ..core.attention import ProbedLayer
 from ..errors import InterInvError
 from ..core.tokens import TokenizedPrompt, slot_table, splice, tokenize_with_words
@@ -276,6 +277,7 @@ def load_host(
 ) -> DiffusersHost:
     """A host from a local diffusers folder, a single-file .safetensors/.ckpt, or a hub id."""
     from diffusers import ControlNetModel, StableDiffusionPipeline
+    from diffusers.loaders.single_file_utils import SingleFileComponentError
 
     device_obj = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = pick_precision(device_obj, precision)
@@ -283,7 +285,7 @@ def load_host(
     try:
         if path.is_dir():
             _refuse_sdxl_folder(path)
-            pipe = StableDiffusionPipeline.from_pretrained(path, torch_dtype=dtype, safety_checker=None)
+            pipe = StableDiffusionPipeline.from_pretrained(path, safety_checker=None, **diffusers_load_kwargs(dtype))
         elif path.suffix.lower() in (".safetensors", ".ckpt"):
             if not path.is_file():
                 raise InterInvError(f"Model file '{path}' does not exist. Check the --model path.")
@@ -291,15 +293,20 @@ def load_host(
         elif os.sep in model or model.startswith("."):
             raise InterInvError(f"Model folder '{model}' does not exist. Check the --model path.")
         else:
-            pipe = StableDiffusionPipeline.from_pretrained(model, torch_dtype=dtype, safety_checker=None)
-        control = ControlNetModel.from_pretrained(controlnet, torch_dtype=dtype) if controlnet else None
+            pipe = StableDiffusionPipeline.from_pretrained(model, safety_checker=None, **diffusers_load_kwargs(dtype))
+        control = ControlNetModel.from_pretrained(controlnet, **diffusers_load_kwargs(dtype)) if controlnet else None
     except InterInvError:
         raise
+    except SingleFileComponentError as exc:  # its advice (load the part yourself) is for diffusers users
+        raise InterInvError(
+            f"'{model}' is not a whole Stable Diffusion 1.x/2.x checkpoint ({str(exc).split('.')[0]}). A LoRA, VAE, "
+            "ControlNet or embedding file cannot serve as --model; give the base model's file or folder."
+        ) from exc
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise InterInvError(
-            f"Could not load the model '{model}': {exc}. Expected a diffusers folder (with model_index.json), "
-            "a single-file .safetensors/.ckpt checkpoint (offline: add --config with a diffusers folder of the same "
-            "family), or a hub id with network access."
+            f"Could not load the model '{model}': {' '.join(str(exc).split())}. Expected a diffusers folder (with "
+            "model_index.json), a Stable Diffusion 1.x/2.x single-file .safetensors/.ckpt checkpoint (offline: add "
+            "--config-dir with a diffusers folder of the same family), or a hub id with network access."
         ) from exc
     return DiffusersHost(pipe, family=family, device=device_obj, precision=precision, controlnet=control, model_name=model)
 

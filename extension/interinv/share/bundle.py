@@ -19,12 +19,13 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator, Mapping
 
 from .. import __version__
-from ..atomic import write_atomic, write_text_atomic
+from ..atomic import write_atomic, write_error, write_text_atomic
 from ..errors import InterInvError
 from ..data.exemplars import check_template, fill_template
 from ..formats.embedding_files import EmbeddingFile, file_sha256, read_embedding, write_embedding
@@ -586,8 +587,11 @@ def _install(interaction: SharedInteraction, embeddings: Mapping[str, EmbeddingF
     """Write everything into a hidden folder beside the target, then rename it into place."""
     manifest = json.loads(json.dumps(interaction.manifest))
     family = manifest["family"]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{interaction.slug}.installing-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{interaction.slug}.installing-", dir=target.parent))
+    except OSError as exc:
+        raise write_error(exc, target.parent) from exc
     old: Path | None = None
     try:
         for role, path in interaction.files.items():
@@ -613,7 +617,7 @@ def _install(interaction: SharedInteraction, embeddings: Mapping[str, EmbeddingF
     except OSError as exc:
         if old is not None and not target.exists():
             os.replace(old / "previous", target)
-        raise InterInvError(f"Cannot install into '{target}': {exc.strerror or exc}. Check the folder's permissions.") from exc
+        raise write_error(exc, target.parent) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if old is not None:
@@ -642,10 +646,13 @@ def _local_folder(source: str | os.PathLike, token: str | None, endpoint: str | 
     if not path.is_file() and not _REPO_ID.fullmatch(str(source)):
         raise InterInvError(f"'{source}' is not an existing folder or zip, nor a Hub repo id like 'user/name'.")
     with tempfile.TemporaryDirectory(prefix="interinv-install-") as tmp:
-        if path.is_file():
-            yield _single_root(_extract_zip(path, Path(tmp)))
-        else:
+        if not path.is_file():
             yield _download(str(source), Path(tmp), token, endpoint)
+            return
+        try:
+            yield _single_root(_extract_zip(path, Path(tmp)))
+        except InterInvError as exc:  # name the file in the zip, not in the temporary folder it was unpacked to
+            raise InterInvError(str(exc).replace(f"{tmp}{os.sep}", f"{path}:").replace(tmp, str(path))) from exc
 
 
 def _download(repo_id: str, folder: Path, token: str | None, endpoint: str | None) -> Path:
@@ -684,8 +691,14 @@ def _extract_zip(zip_path: Path, folder: Path) -> Path:
                 continue
             destination = folder.joinpath(*PurePosixPath(info.filename).parts)
             destination.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(info) as source, open(destination, "wb") as sink:
-                shutil.copyfileobj(source, sink)
+            try:
+                with archive.open(info) as source, open(destination, "wb") as sink:
+                    shutil.copyfileobj(source, sink)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise InterInvError(
+                    f"'{zip_path}' is damaged: its entry '{info.filename}' cannot be unpacked ({exc}). "
+                    "Download or copy the zip again."
+                ) from exc
     return folder
 
 
