@@ -13,10 +13,13 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+import torch
 
 import a1111_standin  # noqa: F401  (puts the stand-in's `modules` on sys.path)
 from share_helpers import DESCRIPTION, SLUG, make_export
-from standin import webui  # noqa: F401  (fixture)
+from standin import a1111_host, demo, webui  # noqa: F401  (fixtures)
+
+from interinv.job import Job
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = "a man kisshand_p1 kisshand_r a woman kisshand_p2"
@@ -81,6 +84,40 @@ def test_refresh_picks_up_an_interaction_installed_after_the_page_was_built(webu
     make_export(installed_root(webui) / SLUG, host)
     interactions.refresh()
     assert f"data-name='{SLUG}'" in interactions.create_html("txt2img") and list(interactions.items) == [SLUG]
+
+
+class TextualInversionPageJob(Job):
+    """Builds the WebUI's own Textual Inversion cards at every training step, as a user opening the panel would."""
+
+    def __init__(self):
+        self.cards = []
+
+    def update(self, stage, step, losses):
+        from modules.ui_extra_networks_textual_inversion import ExtraNetworksPageTextualInversion
+
+        textual_inversion = ExtraNetworksPageTextualInversion()
+        textual_inversion.create_html("txt2img")
+        self.cards.append(sorted(textual_inversion.items))
+
+
+def test_the_textual_inversion_cards_build_while_an_interaction_trains(webui, demo):
+    from modules import sd_hijack
+
+    from interinv.config import TrainConfig
+    from interinv.engine.run import TrainRequest, run
+    from interinv.formats.embedding_files import write_embedding
+
+    host = a1111_host()
+    write_embedding(webui["data_dir"] / "embeddings" / "style.safetensors",
+                    {"clip_l": torch.zeros(1, host.embedding_dims["clip_l"])}, "sd1", {})
+    sd_hijack.model_hijack.embedding_db.load_textual_inversion_embeddings(force_reload=True)
+    config = TrainConfig(name="demo_kneel", resolution=64)
+    for stage in (config.stage1, config.stage2):
+        stage.steps, stage.batch_size, stage.preview_every = 2, 2, 1
+    job = TextualInversionPageJob()
+    run(host, TrainRequest(exemplars=demo / "exemplars", out=webui["data_dir"] / "out", config=config,
+                           name=config.name, stage1_images=demo / "stage1"), job)
+    assert job.cards and all(cards == ["style"] for cards in job.cards)
 
 
 def run_entry_script():

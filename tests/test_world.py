@@ -65,7 +65,7 @@ def test_pretrain_settings_parse_by_field_type_and_reject_unknown_keys():
     assert (cfg.unet_steps, cfg.unet_channels, cfg.vae_kl_weight) == (20, (32, 64, 128), 1e-4)
     with pytest.raises(InterInvError, match="unet_stepz"):
         with_overrides(PretrainConfig(), parse_settings(["unet_stepz=3"]))
-    with pytest.raises(InterInvError, match="not a valid int"):
+    with pytest.raises(InterInvError, match="must be a whole number"):
         with_overrides(PretrainConfig(), parse_settings(["unet_steps=many"]))
 
 

@@ -236,15 +236,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from .formats.embedding_files import read_embedding
+    from .formats.embedding_files import embedding_problems, read_embedding
+    from .formats.families import FAMILY_BY_WIDTH
 
     emb = read_embedding(args.file)
-    family = emb.metadata.get("interinv.family") or {768: "sd1", 1024: "sd2"}.get(next(iter(emb.widths.values())), "?")
+    family = emb.metadata.get("interinv.family") or FAMILY_BY_WIDTH.get(next(iter(emb.widths.values())), "?")
     print(f"file: {emb.path}\nformat: {emb.format}\nfamily: {'sdxl' if emb.format == 'sdxl' else family}")
     for key, tensor in emb.tensors.items():
         print(f"tensor {key}: shape {list(tensor.shape)} ({tensor.shape[0]} vectors of width {tensor.shape[1]})")
     for key, value in sorted(emb.metadata.items()):
         print(f"{key}: {value}")
+    for problem in embedding_problems(emb):
+        print(f"warning: {problem}", file=sys.stderr)
     return 0
 
 

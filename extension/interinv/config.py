@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -83,22 +84,31 @@ def config_from_dict(data: Mapping[str, Any], source: str = "config") -> TrainCo
 
 
 # --- the one override mechanism: dotted keys (stage2.ca_weight=0.02) ------------------------------------
-def parse_settings(settings: Iterable[str], flag: str = "--set") -> dict[str, str]:
+class Text(str):
+    """A value typed on a command line: parsed as its option's type. Other strings (JSON) must already be of it."""
+
+
+def parse_settings(settings: Iterable[str], flag: str = "--set") -> dict[str, Text]:
     """KEY=VALUE strings (a command line's --set) as {dotted key: value text}."""
     parsed = {}
     for setting in settings:
         key, sep, text = setting.partition("=")
         if not sep or not key.strip():
             raise InterInvError(f"{flag} '{setting}': expected KEY=VALUE, e.g. stage2.ca_weight=0.02.")
-        parsed[key.strip()] = text
+        parsed[key.strip()] = Text(text)
     return parsed
 
 
 def with_overrides(cfg: C, overrides: Mapping[str, Any], source: str = "--set") -> C:
-    """A copy of the dataclass `cfg` with each dotted key set; text values are parsed as the field's type."""
+    """A copy of the dataclass `cfg` with each dotted key set, checked against the field's declared type."""
     for key, value in overrides.items():
         cfg = _replaced(cfg, key.split("."), value, key, source)
     return cfg
+
+
+def _label(source: str, key: str) -> str:
+    """`config.stage2.lr` for a JSON object's option, `stage2.lr (--set)` for a command line's."""
+    return f"{source}.{key}" if source.isidentifier() else f"{key} ({source})"
 
 
 def _dotted(data: Mapping[str, Any], where: str, prefix: str = "") -> dict[str, Any]:
@@ -115,55 +125,57 @@ def _replaced(cfg, path: list[str], value: Any, key: str, source: str):
     fields = [f.name for f in dataclasses.fields(cfg)]
     if path[0] not in fields:
         group = key[: -len(".".join(path))].rstrip(".")
-        raise InterInvError(f"Unknown option '{key}' ({source}). Known options{' of ' + group if group else ''}: "
+        raise InterInvError(f"Unknown option '{_label(source, key)}'. Known options{' of ' + group if group else ''}: "
                             f"{', '.join(fields)}.")
     current = getattr(cfg, path[0])
     if dataclasses.is_dataclass(current):
         if len(path) == 1:
-            raise InterInvError(f"'{key}' ({source}) is a group of options: set its fields, e.g. {key}."
+            raise InterInvError(f"'{_label(source, key)}' is a group of options: set its fields, e.g. {key}."
                                 f"{dataclasses.fields(current)[0].name}=..., or give a JSON object.")
         return dataclasses.replace(cfg, **{path[0]: _replaced(current, path[1:], value, key, source)})
     if len(path) > 1:
-        raise InterInvError(f"Unknown option '{key}' ({source}): '{path[0]}' has no fields.")
+        raise InterInvError(f"Unknown option '{_label(source, key)}': '{path[0]}' has no fields.")
     kind = typing.get_type_hints(type(cfg))[path[0]]
-    return dataclasses.replace(cfg, **{path[0]: _typed(value, kind, f"{source} '{key}'")})
+    return dataclasses.replace(cfg, **{path[0]: _typed(value, kind, _label(source, key))})
 
 
-def _typed(value: Any, kind: Any, where: str) -> Any:
-    """`value` as a field of type `kind`: text is parsed (true/false, numbers, a,b lists or JSON lists)."""
-    options = typing.get_args(kind) if typing.get_origin(kind) in (typing.Union, types.UnionType) else (kind,)
-    if type(None) in options and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
+def _typed(value: Any, hint: Any, where: str) -> Any:
+    """`value` as the option's declared type (a list for a tuple, an int for a float); else an error naming it.
+
+    Command-line `Text` is parsed first: true/false, numbers, `a,b` or JSON lists, none/null.
+    """
+    kinds = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    kind = next(k for k in kinds if k is not type(None))
+    if isinstance(value, Text):
+        value = _parsed(value, kind, nullable=type(None) in kinds)
+    if value is None and type(None) in kinds:
         return None
-    base = next(o for o in options if o is not type(None))
-    origin = typing.get_origin(base) or base
-    try:
-        if origin is tuple:
-            items = value
-            if isinstance(value, str):
-                items = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
-            if not isinstance(items, (list, tuple)):
-                raise ValueError
-            element = (typing.get_args(base) or (str,))[0]
-            return tuple(_typed(item, element, where) for item in items)
-        if origin is bool:
-            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-                return value.lower() in ("true", "1", "yes")
-            if not isinstance(value, bool):
-                raise ValueError
-            return value
-        if origin in (int, float):
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise ValueError
-            number = origin(value) if isinstance(value, str) else value
-            if origin is int and number != int(number):
-                raise ValueError
-            return origin(number)
-        if origin is str:
-            if not isinstance(value, str):
-                raise ValueError
-            return value
-    except (ValueError, json.JSONDecodeError):
-        pass
-    else:
+    if typing.get_origin(kind) is tuple:
+        element = (typing.get_args(kind) or (str,))[0]
+        if isinstance(value, (list, tuple)) and all(isinstance(v, element) and not isinstance(v, bool) for v in value):
+            return tuple(value)
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    elif isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return value
-    raise InterInvError(f"{where}: {value!r} is not a valid {getattr(base, '__name__', str(base))}.")
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+    expected = "a list of strings" if typing.get_origin(kind) is tuple else names.get(kind, kind.__name__)
+    raise InterInvError(f"Option '{where}' must be {expected}{' or null' if type(None) in kinds else ''}, "
+                        f"got {json.dumps(value)[:80]}.")
+
+
+def _parsed(text: Text, kind: Any, nullable: bool) -> Any:
+    """Command-line text as a value of `kind`, or the text itself when it does not parse (the check then says so)."""
+    if nullable and text.lower() in ("none", "null"):
+        return None
+    if typing.get_origin(kind) is tuple:
+        items = json.loads(text) if text.lstrip().startswith("[") else text.split(",")
+        element = (typing.get_args(kind) or (str,))[0]
+        return [_parsed(Text(item), element, nullable=False) if isinstance(item, str) else item for item in items]
+    if kind is bool:
+        return {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}.get(text.lower(), str(text))
+    try:
+        return kind(text) if kind in (int, float) else str(text)
+    except ValueError:
+        return str(text)

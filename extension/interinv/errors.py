@@ -12,3 +12,11 @@ class TrainingInterrupted(InterInvError):
         super().__init__(message)
         self.state_path = state_path
         self.step = step
+
+
+class FieldError(InterInvError):
+    """A request field that is missing or malformed (HTTP 422 from the API); `field` names it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field

@@ -27,13 +27,15 @@ class DefaultsCheckingScript(scripts.Script):
 
 def boot(data_dir, *, parameterization="eps", family="sd1", controlnet_models=("control_v11p_sd15_openpose [cab727d4]",)):
     import internal_controlnet.external_code as external_code
-    from modules import devices, progress, script_callbacks, scripts, sd_hijack, shared, shared_state, ui_extra_networks
+    from modules import (devices, progress, script_callbacks, scripts, sd_hijack, shared, shared_state, shared_total_tqdm,
+                         ui_extra_networks)
 
     data_dir = Path(data_dir)
     (data_dir / "embeddings").mkdir(parents=True, exist_ok=True)
     shared.opts = shared._default_options()
     shared.cmd_opts = shared._default_cmd_opts(str(data_dir))
     shared.state = shared_state.State()
+    shared.total_tqdm = shared_total_tqdm.TotalTQDM()
     shared.data_path = str(data_dir)
     devices.fp8 = False
     progress.current_task, progress.pending_tasks, progress.finished_tasks[:] = None, {}, []

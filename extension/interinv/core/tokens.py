@@ -100,7 +100,7 @@ def tokenize_with_words(
         if any(p >= max_length - 1 for pos in positions.values() for p in pos):
             raise InterInvError(
                 f"The prompt '{prompt[:80]}...' is longer than the text encoder's {max_length} tokens and "
-                "a trained word would be cut off. Shorten the caption template."
+                "a trained word would be cut off. Shorten the caption template or the subject words."
             )
         ids = ids[: max_length - 1]
     ids.append(eos)

@@ -22,6 +22,8 @@ STAGE1_FILE = "stage1.json"
 STAGE2_SLOTS = ("o1", "o2", "p1", "r", "p2")
 STAGE1_SLOTS = ("o", "p")
 MIN_EXEMPLARS = 2
+MAX_SUBJECT_CHARS = 60  # a subject is a few words; captions must fit CLIP's 77 tokens
+PROMPT_SYNTAX = "()[]{}<>:|,\\"  # A1111/Forge emphasis, LoRA tags, alternation, our slots; commas split captions
 
 
 @dataclass(frozen=True)
@@ -126,10 +128,33 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _subjects(value: Any, where: str) -> tuple[str, str]:
-    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) and v.strip() for v in value)):
+def check_subjects(value: Any, where: str) -> tuple[str, str]:
+    """The two subject words O1 and O2 of an interaction (see check_subject)."""
+    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, str) and v.strip() for v in value)):
         raise InterInvError(f"{where}: 'subjects' must be two words, e.g. [\"man\", \"woman\"], got {value!r}.")
-    return (value[0].strip(), value[1].strip())
+    return (check_subject(value[0], f"{where} subjects[0]"), check_subject(value[1], f"{where} subjects[1]"))
+
+
+def check_subject(word: str, where: str) -> str:
+    """A subject word, stripped: plain text, since it goes into captions, prompts and infotexts as it is.
+
+    The one validator of subjects: interaction.json, stage1.json, `init`, the API and the tab all call it.
+    """
+    word = word.strip()
+    if len(word) > MAX_SUBJECT_CHARS:
+        raise InterInvError(
+            f"{where}: the subject is {len(word)} characters long ('{word[:40]}...'); a subject is a few words "
+            f"of at most {MAX_SUBJECT_CHARS} characters, e.g. 'man in a red coat', so that captions fit the text "
+            "encoder's 77 tokens."
+        )
+    syntax = next((c for c in word if c in PROMPT_SYNTAX or not c.isprintable()), None)
+    if syntax is not None:
+        raise InterInvError(
+            f"{where}: the subject '{word}' contains {syntax!r}, which the WebUIs read as prompt syntax (weights, "
+            "LoRAs, alternation, template slots, or a break between prompt parts). Use plain words, e.g. "
+            "'man in a red coat'."
+        )
+    return word
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -154,12 +179,13 @@ def load_interaction(folder: str | Path) -> Interaction:
         )
     spec = _read_json(spec_path)
     where = str(spec_path)
-    default_subjects = _subjects(spec["subjects"], where) if "subjects" in spec else None
+    default_subjects = check_subjects(spec["subjects"], where) if "subjects" in spec else None
     templates = tuple(check_template(t, STAGE2_SLOTS, f"{where} 'templates'") for t in spec.get("templates", STAGE2_TEMPLATES))
     entries = spec.get("images", {})
     for name in entries:
         if not (folder / name).is_file():
             raise InterInvError(f"{where}: 'images' names '{name}', which is not in {folder}.")
+    _refuse_shadowed_subjects(spec, entries, where)
     exemplars = tuple(
         _exemplar(folder, path, entries.get(path.name, {}), default_subjects, templates, where)
         for path in image_files(folder)
@@ -172,10 +198,24 @@ def load_interaction(folder: str | Path) -> Interaction:
     return Interaction(folder, spec.get("name"), str(spec.get("description", "")), exemplars)
 
 
+def _refuse_shadowed_subjects(spec: dict, entries: dict, where: str) -> None:
+    """Files from an older `init` copy the subjects into every image, so an edit of the top-level ones did nothing."""
+    per_image = [entry.get("subjects") if isinstance(entry, dict) else None for entry in entries.values()]
+    top = spec.get("subjects")
+    if top is None or len(per_image) < MIN_EXEMPLARS or None in per_image:
+        return
+    if all(s == per_image[0] for s in per_image) and per_image[0] != top:
+        raise InterInvError(
+            f"{where}: the top-level 'subjects' are {top}, but every image entry sets {per_image[0]}, so the "
+            "top-level ones are used nowhere (older versions of `interinv init` copied the subjects into each "
+            "image). Delete the per-image 'subjects' to use the top-level ones, or set the top-level to match."
+        )
+
+
 def _exemplar(folder: Path, path: Path, entry: dict, subjects, templates, where: str) -> Exemplar:
     where = f"{where} images['{path.name}']"
     if "subjects" in entry:
-        subjects = _subjects(entry["subjects"], where)
+        subjects = check_subjects(entry["subjects"], where)
     if subjects is None:
         raise InterInvError(f"{where}: no 'subjects' given, and no default 'subjects' at the top of the file.")
     if "templates" in entry:
@@ -224,7 +264,7 @@ def _subject_image(folder: Path, item: Any, manifest: Path, role: str) -> Subjec
     path = folder / item["file"]
     if not path.is_file():
         raise InterInvError(f"{manifest} '{role}': '{item['file']}' does not exist in {folder}.")
-    return SubjectImage(path, item["subject"])
+    return SubjectImage(path, check_subject(item["subject"], f"{manifest} '{role}' '{item['file']}'"))
 
 
 def cached_latents(host, paths: Sequence[Path], size: tuple[int, int], cache_dir: Path | None):
@@ -270,7 +310,10 @@ def write_spec_template(folder: Path, subjects: Sequence[str] = ("person", "pers
     path = folder / SPEC_FILE
     if path.exists():
         raise InterInvError(f"'{path}' already exists; edit it, or delete it to start from a fresh template.")
-    images = image_files(folder) if folder.is_dir() else []
+    if not folder.is_dir():
+        raise InterInvError(f"Folder '{folder}' does not exist. Give the folder that holds the exemplar images.")
+    subjects = check_subjects(subjects, "--subjects")
+    images = image_files(folder)
     if not images:
         raise InterInvError(f"'{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)}).")
     spec = {
@@ -281,7 +324,7 @@ def write_spec_template(folder: Path, subjects: Sequence[str] = ("person", "pers
         "description": "",
         "subjects": list(subjects),
         "templates": list(STAGE2_TEMPLATES),
-        "images": {p.name: {"subjects": list(subjects)} for p in images},
+        "images": {p.name: {} for p in images},  # per-image fields only where an image differs
     }
     return write_text_atomic(path, json.dumps(spec, indent=2))
 

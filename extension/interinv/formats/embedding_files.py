@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -11,7 +12,7 @@ import torch
 
 from ..atomic import write_atomic
 from ..errors import InterInvError
-from .families import ENCODERS
+from .families import ENCODERS, FAMILY_BY_WIDTH, SDXL_WIDTHS
 
 SD_KEY = "emb_params"  # the kohya/Civitai key of SD1/SD2 files
 EMBEDDING_SUFFIXES = (".safetensors", ".pt", ".bin")
@@ -83,10 +84,17 @@ def _read_safetensors(path: Path):
 def _read_pickle_free(path: Path):
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # the restricted unpickler raises many types for foreign objects
+    except pickle.UnpicklingError as exc:  # torch's text advises loading it unsafely: it is not relayed
         raise InterInvError(
-            f"'{path}' could not be read safely ({exc}). Only tensors, numbers and strings are accepted; "
-            "convert the file to .safetensors."
+            f"'{path}' was refused: it could not be read safely, because it holds objects other than tensors, "
+            "numbers and strings, and loading those can run code. Only if you trust where it came from, convert "
+            "it to .safetensors (an A1111 embedding: load it once with torch.load and save its "
+            "'string_to_param' tensor with safetensors' save_file as 'emb_params'), then use that file."
+        ) from exc
+    except Exception as exc:  # a damaged or foreign file; torch's own text may hold terminal escapes
+        raise InterInvError(
+            f"'{path}' could not be read safely: it is not a readable PyTorch embedding ({type(exc).__name__}). "
+            "Copy or download it again, or use its .safetensors version."
         ) from exc
     if isinstance(data, torch.Tensor):
         return {"embedding": data}, {}
@@ -113,6 +121,26 @@ def _classify(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, 
         raise InterInvError(f"'{path}': tensor '{key}' has shape {tuple(tensor.shape)}; expected [vectors, width].")
     kind = {"emb_params": "safetensors-emb_params", "string_to_param": "a1111-pt"}.get(key, "diffusers")
     return EmbeddingFile(path, kind, {key: tensor}, metadata)
+
+
+def embedding_problems(emb: EmbeddingFile) -> list[str]:
+    """What would make the file useless in a WebUI: NaN or all-zero vectors, a width of no model family."""
+    problems = []
+    for key, tensor in emb.tensors.items():
+        nan = torch.isnan(tensor).all(dim=-1)
+        zero = (tensor == 0).all(dim=-1)
+        for rows, what in ((nan, "all NaN (the training diverged)"), (zero, "all zero (it was never trained)")):
+            if rows.any():
+                which = "every vector" if rows.all() else f"vector(s) {rows.nonzero().flatten().tolist()}"
+                problems.append(f"tensor {key}: {which} {'is' if which == 'every vector' else 'are'} {what}; "
+                                "prompts that use this word will break")
+    if emb.format == "sdxl":
+        if emb.widths != SDXL_WIDTHS:
+            problems.append(f"widths {emb.widths} match no model family (SDXL: clip_l 768 + clip_g 1280)")
+    elif next(iter(emb.widths.values())) not in FAMILY_BY_WIDTH:
+        problems.append(f"width {next(iter(emb.widths.values()))} matches no model family "
+                        "(768: SD1.x, 1024: SD2.x, 768 + 1280: SDXL); no WebUI will load this file")
+    return problems
 
 
 def file_sha256(path: str | Path) -> str:

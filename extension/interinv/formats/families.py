@@ -15,6 +15,8 @@ _ARCHITECTURES = {
 }
 # Text encoder keys per family; SDXL files carry one tensor per encoder
 ENCODERS = {"sd1": ("clip_l",), "sd2": ("clip_h",), "sdxl": ("clip_l", "clip_g")}
+FAMILY_BY_WIDTH = {768: "sd1", 1024: "sd2"}  # token-embedding width of the single-encoder families
+SDXL_WIDTHS = {"clip_l": 768, "clip_g": 1280}
 
 def check_family(family: str, source: str) -> str:
     if family not in FAMILIES:

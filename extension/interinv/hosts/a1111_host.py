@@ -114,6 +114,29 @@ def _spatial(length: int, latent: tuple[int, int]) -> tuple[int, int]:
     raise InterInvError(f"A cross-attention layer has {length} queries, which matches no level of a {latent} latent.")
 
 
+class TrainingWords:
+    """The WebUI's embedding database as the prompt tokenizer sees it, plus the words being trained.
+
+    Only the tokenizer meets these file-less embeddings: the Extra Networks pages, /sdapi/v1/embeddings and the Train
+    tab read the shared database (every other attribute is the shared one's), which never holds them.
+    """
+
+    def __init__(self, db):
+        self.db = db
+        self.embeddings: dict[str, Any] = {}  # name -> Embedding
+        self.ids: dict[str, list[int]] = {}  # name -> its token ids
+
+    def find_embedding_at_position(self, tokens, offset):
+        found, length = self.db.find_embedding_at_position(tokens, offset)
+        for name, ids in self.ids.items():
+            if tokens[offset : offset + len(ids)] == ids and len(ids) > (length or 0):
+                found, length = self.embeddings[name], len(ids)
+        return found, length
+
+    def __getattr__(self, name):
+        return getattr(self.db, name)
+
+
 class A1111Host:
     """`shared.sd_model` as an InterInv host; construct it inside the WebUI's queue lock."""
 
@@ -136,15 +159,29 @@ class A1111Host:
         self.latent_factor = int(processing.opt_f)
         self.grad_scaling = self.device.type == "cuda" and devices.dtype_unet == torch.float16
         self.preview_size = preview_size  # side of generated images when no size is given
-        self._embeddings: dict[str, Any] = {}
+        self._words = TrainingWords(self._hijack.embedding_db)
 
     @property
     def _clip(self):
         return self.sd_model.cond_stage_model
 
     @property
-    def _db(self):
-        return _modules()[2].model_hijack.embedding_db
+    def _hijack(self):
+        return _modules()[2].model_hijack
+
+    @contextlib.contextmanager
+    def with_training_words(self) -> Iterator[None]:
+        """The prompt tokenizer finds the words being trained while the block runs (the WebUI's hijack reads
+        `model_hijack.embedding_db` at each call)."""
+        hijack = self._hijack
+        if hijack.embedding_db is self._words:
+            yield
+            return
+        self._words.db, hijack.embedding_db = hijack.embedding_db, self._words
+        try:
+            yield
+        finally:
+            hijack.embedding_db = self._words.db
 
     # --- text: A1111's own embedding mechanism -------------------------------------------------
     def token_rows(self, words: Sequence[str]) -> dict[str, list[torch.Tensor]]:
@@ -156,27 +193,25 @@ class A1111Host:
         """An in-memory Embedding under `name` whose `vec` is ours (zeros until a vector is given)."""
         from modules.textual_inversion.textual_inversion import Embedding
 
-        embedding = self._embeddings.get(name)
+        embedding = self._words.embeddings.get(name)
         if vec is None and (embedding is None or embedding.vec.shape[0] != count):
             vec = torch.zeros(count, self.embedding_dims[self.encoder_key])
         if embedding is None:
-            embedding = self._embeddings[name] = Embedding(None, name)
+            embedding = self._words.embeddings[name] = Embedding(None, name)
+            self._words.ids[name] = self._clip.tokenize([name])[0]
         if vec is not None:
             embedding.vec = vec.to(self.device)
         embedding.vectors, embedding.shape = int(embedding.vec.shape[0]), int(embedding.vec.shape[1])
-        if self._db.word_embeddings.get(name) is not embedding:
-            self._db.register_embedding_by_name(embedding, self.sd_model, name)
 
     def _unregister(self) -> None:
-        for name, embedding in self._embeddings.items():
-            if self._db.word_embeddings.get(name) is embedding:
-                self._db.register_embedding_by_name(None, self.sd_model, name)
-        self._embeddings.clear()
+        self._words.embeddings.clear()
+        self._words.ids.clear()
 
     def token_positions(self, prompt: str, words: Mapping[str, int]) -> dict[str, list[int]]:
         for name, count in words.items():
             self._register(name, None, count)
-        chunks, _ = self._clip.tokenize_line(prompt)
+        with self.with_training_words():
+            chunks, _ = self._clip.tokenize_line(prompt)
         positions: dict[str, list[int]] = {}
         start = 0
         for chunk in chunks:
@@ -190,7 +225,7 @@ class A1111Host:
     def encode_prompts(self, prompts: Sequence[str], vectors: Vectors) -> torch.Tensor:
         for name, per_encoder in vectors.items():
             self._register(name, per_encoder[self.encoder_key], per_encoder[self.encoder_key].shape[0])
-        with self.autocast():
+        with self.autocast(), self.with_training_words():
             return self._clip(list(prompts))
 
     # --- images and the UNet ---------------------------------------------------------------------
@@ -298,10 +333,13 @@ class A1111Host:
             controlnet_units(p, pose_image.convert("RGB").resize((width, height)), self.family)
         counters = {k: getattr(shared.state, k) for k in ("job", "job_no", "job_count", "sampling_step", "sampling_steps", "textinfo")}
         last_error = errors.exception_records[-1] if errors.exception_records else None
+        # One image while it renders: the console's total bar counts job_count x sampling steps, and txt2img closes it
+        shared.state.job_count, shared.state.job_no = 1, 0
         try:
-            with contextlib.closing(p), torch.no_grad():
+            with contextlib.closing(p), torch.no_grad(), self.with_training_words():
                 processed = processing.process_images(p)
         finally:
+            shared.total_tqdm.clear()
             for key, value in counters.items():
                 setattr(shared.state, key, value)
         # The WebUI reports a script that fails (e.g. ControlNet cannot load its model) and renders without it: the
@@ -315,8 +353,8 @@ class A1111Host:
     def install_embeddings(self, paths: Sequence[str]) -> list[str]:
         """Reload the WebUI's embeddings; each file must come back loaded, else the reason is raised."""
         self._unregister()
-        self._db.load_textual_inversion_embeddings(force_reload=True)
-        return check_loaded(paths, self._db)
+        self._hijack.embedding_db.load_textual_inversion_embeddings(force_reload=True)
+        return check_loaded(paths, self._hijack.embedding_db)
 
 
 def reload_embeddings() -> None:

@@ -17,11 +17,10 @@ from ..compat import diffusers_load_kwargs
 from ..core.attention import ProbedLayer
 from ..errors import InterInvError
 from ..core.tokens import TokenizedPrompt, slot_table, splice, tokenize_with_words
-from ..formats.families import ENCODERS, check_family
+from ..formats.families import ENCODERS, FAMILY_BY_WIDTH, check_family
 from .base import Vectors
 
 PLACEHOLDER_TEXT = "*"  # any in-vocabulary token; its embedding is replaced before use
-_FAMILY_BY_WIDTH = {768: "sd1", 1024: "sd2"}
 
 
 def pick_precision(device: torch.device, precision: str) -> torch.dtype:
@@ -66,7 +65,7 @@ class DiffusersHost:
         self.controlnet = controlnet
         self.model_name = model_name or type(pipe).__name__
         width = pipe.text_encoder.get_input_embeddings().weight.shape[1]
-        self.family = check_family(family or _FAMILY_BY_WIDTH.get(width, "unknown"), self.model_name)
+        self.family = check_family(family or FAMILY_BY_WIDTH.get(width, "unknown"), self.model_name)
         self.encoder_key = ENCODERS[self.family][0]
         self.embedding_dims = {self.encoder_key: width}
         self.prediction_type = pipe.scheduler.config.get("prediction_type", "epsilon")
@@ -304,7 +303,7 @@ def load_host(
         ) from exc
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise InterInvError(
-            f"Could not load the model '{model}': {' '.join(str(exc).split())}. Expected a diffusers folder (with "
+            f"Could not load the model '{model}': {' '.join(str(exc).split()).rstrip('.')}. Expected a diffusers folder (with "
             "model_index.json), a Stable Diffusion 1.x/2.x single-file .safetensors/.ckpt checkpoint (offline: add "
             "--config-dir with a diffusers folder of the same family), or a hub id with network access."
         ) from exc

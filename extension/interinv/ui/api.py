@@ -9,26 +9,28 @@ GET  /interinv/v1/interactions               -> installed interactions with thei
 
 import base64
 import binascii
+import dataclasses
+import io
 import json
 import secrets
 import uuid
 from pathlib import Path
 
+from PIL import Image
+
 from ..config import config_from_dict
-from ..errors import InterInvError
+from ..errors import FieldError, InterInvError
+from ..data.exemplars import check_subjects
+from ..core.tokens import check_slug
 from . import jobs, library
 
 PREFIX = "/interinv/v1"
 DEFAULT_MAX_UPLOAD = 64 * 1024 * 1024  # bytes per request
 DATA_URI = "data:"
-
-
-class FieldError(InterInvError):
-    """A request field that is missing or malformed (HTTP 422)."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
+FIELDS = ("name", "subjects", "images", "folder", "poses", "stage1", "stage1_source", "per_subject", "sample_steps",
+          "config", "overwrite", "resume")
+RESUME_FIELDS = ("name", "resume")
+COUNTS = {"per_subject": (8, 64), "sample_steps": (20, 150)}  # default and largest value of each count field
 
 
 def _max_upload() -> int:
@@ -49,87 +51,175 @@ def allowed_roots() -> list[Path]:
 
 
 def _server_path(value: str, field: str, folder: bool = False) -> Path:
-    path = Path(value).expanduser().resolve()
-    if not any(path == root or root in path.parents for root in allowed_roots()):
+    try:
+        path = Path(value).expanduser().resolve()
+        inside = any(path == root or root in path.parents for root in allowed_roots())
+        found = inside and (path.is_dir() if folder else path.is_file())
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte
+        raise FieldError(field, f"'{value[:80]}' is not a usable server path ({exc}).") from exc
+    if not inside:
         raise FieldError(field, f"'{value}' is outside the WebUI's data folder and the configured InterInv root.")
-    if not (path.is_dir() if folder else path.is_file()):
+    if not found:
         raise FieldError(field, f"'{value}' is not a {'folder' if folder else 'file'} on the server.")
     return path
 
 
-def _image(value, field: str, uploads: Path) -> Path:
-    """A base64 data URI (or {"base64": ...}) written to the upload folder, or an allowed server path."""
-    if isinstance(value, dict):
+class Uploads:
+    """The request's decoded files, written to <data>/interinv/uploads/<id>/ only once the whole request is valid."""
+
+    def __init__(self) -> None:
+        self.folder = jobs.data_root() / "uploads" / uuid.uuid4().hex
+        self.files: dict[Path, bytes] = {}
+
+    def add(self, name: str, payload: bytes) -> Path:
+        path = self.folder / name
+        self.files[path] = payload
+        return path
+
+    def write(self) -> Path | None:
+        for path, payload in self.files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(payload)
+        return self.folder if self.files else None
+
+
+def _image(value, field: str, uploads: Uploads) -> Path:
+    """A base64 data URI (or {"base64": ...}) holding an image, or an allowed server path."""
+    if isinstance(value, dict) and len(value) == 1 and isinstance(next(iter(value.values())), str):
         if "base64" in value:
-            value = DATA_URI + "image/png;base64," + str(value["base64"])
+            value = DATA_URI + "image/png;base64," + value["base64"]
         elif "path" in value:
-            value = str(value["path"])
+            value = value["path"]
     if not isinstance(value, str) or not value:
-        raise FieldError(field, "expected a base64 data URI or a server path string.")
+        raise FieldError(field, "expected a base64 data URI, {\"base64\": ...}, or a server path string.")
     if not value.startswith(DATA_URI):
         return _server_path(value, field)
     try:
         payload = base64.b64decode(value.split(",", 1)[1], validate=True)
     except (IndexError, binascii.Error) as exc:
         raise FieldError(field, f"invalid base64 ({exc}).") from exc
-    uploads.mkdir(parents=True, exist_ok=True)
-    path = uploads / f"{uuid.uuid4().hex}.png"
-    path.write_bytes(payload)
-    return path
+    try:
+        with Image.open(io.BytesIO(payload)) as image:
+            image.verify()
+    except Exception as exc:  # PIL raises many types for data that is not an image
+        raise FieldError(field, f"the data is not an image PIL can read ({type(exc).__name__}).") from exc
+    return uploads.add(f"{uuid.uuid4().hex}.png", payload)
 
 
-def spec_from_body(body: dict) -> jobs.TrainSpec:
-    if not isinstance(body, dict):
-        raise FieldError("body", "expected a JSON object.")
-    name = body.get("name")
-    if not isinstance(name, str):
-        raise FieldError("name", "expected the interaction's name, e.g. \"kisshand\".")
-    subjects = body.get("subjects")
-    if not (isinstance(subjects, list) and len(subjects) == 2 and all(isinstance(s, str) and s for s in subjects)):
-        raise FieldError("subjects", "expected two subject words, e.g. [\"man\", \"woman\"].")
-    uploads = jobs.data_root() / "uploads" / uuid.uuid4().hex
-    images = body.get("images", [])
-    if not isinstance(images, list):
-        raise FieldError("images", "expected a list of images.")
-    exemplars = [_image(v, f"images[{i}]", uploads) for i, v in enumerate(images)]
-    folder_poses = []
-    if body.get("folder") is not None:
-        if not isinstance(body["folder"], str):
-            raise FieldError("folder", "expected a server folder path string.")
-        found, folder_poses = jobs.folder_images(_server_path(body["folder"], "folder", folder=True))
-        exemplars += [_server_path(str(p), "folder") for p in found]  # a link inside may point elsewhere
-        folder_poses = [_server_path(str(p), "folder") for p in folder_poses]
-    stage1 = body.get("stage1") or {}
-    if not isinstance(stage1, dict):
+def _images(values, field: str, uploads: Uploads) -> list[Path]:
+    if values is None:
+        return []
+    if not isinstance(values, list):
+        raise FieldError(field, "expected a list of images (base64 data URIs or server paths).")
+    return [_image(v, f"{field}[{i}]", uploads) for i, v in enumerate(values)]
+
+
+def _flag(body: dict, key: str) -> bool:
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise FieldError(key, f"expected true or false, got {json.dumps(value)[:40]}.")
+    return value
+
+
+def _count(body: dict, key: str) -> int:
+    default, largest = COUNTS[key]
+    value = body.get(key, default)
+    if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= largest):
+        raise FieldError(key, f"expected a whole number from 1 to {largest}.")
+    return value
+
+
+def _subjects(body: dict) -> tuple[str, str]:
+    try:
+        return check_subjects(body.get("subjects"), "the request's")
+    except InterInvError as exc:
+        raise FieldError("subjects", str(exc)) from exc
+
+
+def _stage1(body: dict, uploads: Uploads) -> dict[str, list[Path]]:
+    stage1 = _object(body, "stage1")
+    if set(stage1) - {"p1", "p2"}:
         raise FieldError("stage1", "expected {\"p1\": [...], \"p2\": [...]}.")
-    singles = {side: [_image(v, f"stage1.{side}[{i}]", uploads) for i, v in enumerate(stage1.get(side) or [])]
-               for side in ("p1", "p2")}
-    poses = []
-    for index, pose in enumerate(body.get("poses") or []):
+    return {side: _images(stage1.get(side), f"stage1.{side}", uploads) for side in ("p1", "p2")}
+
+
+def _poses(body: dict, exemplars: list[Path], uploads: Uploads) -> list[Path]:
+    """OpenPose JSON objects in the order of `images`, each named after its image."""
+    poses = body.get("poses")
+    if poses is None:
+        return []
+    if not isinstance(poses, list):
+        raise FieldError("poses", "expected a list of OpenPose JSON objects, in the order of the images.")
+    paths = []
+    for index, pose in enumerate(poses):
         if not isinstance(pose, dict):
             raise FieldError(f"poses[{index}]", "expected an OpenPose JSON object.")
-        uploads.mkdir(parents=True, exist_ok=True)
-        path = uploads / f"{exemplars[index].stem}.json" if index < len(exemplars) else uploads / f"pose{index}.json"
-        path.write_text(json.dumps(pose))
-        poses.append(path)
+        stem = exemplars[index].stem if index < len(exemplars) else f"pose{index}"
+        paths.append(uploads.add(f"{stem}.json", json.dumps(pose).encode()))
+    return paths
+
+
+def _folder(body: dict) -> tuple[list[Path], list[Path]]:
+    """The exemplar images and pose JSON of a server folder, every one of them inside the allowed roots."""
+    if body.get("folder") is None:
+        return [], []
+    if not isinstance(body["folder"], str):
+        raise FieldError("folder", "expected a server folder path string.")
+    found, poses = jobs.folder_images(_server_path(body["folder"], "folder", folder=True))
+    return ([_server_path(str(p), "folder") for p in found],  # a link inside may point elsewhere
+            [_server_path(str(p), "folder") for p in poses])
+
+
+def _resume(body: dict, name: str) -> jobs.TrainSpec:
+    """A resumed task continues with what it was started with: the name is all it takes."""
+    extra = sorted(set(body) - set(RESUME_FIELDS))
+    if extra:
+        raise FieldError(extra[0], "a resumed task continues with the settings it was started with; send only "
+                                   "\"name\" and \"resume\".")
+    return jobs.resume_spec(name)
+
+
+def spec_from_body(body) -> jobs.TrainSpec:
+    """A TrainSpec from a request body, every field checked (FieldError names the bad one) before anything is written."""
+    if not isinstance(body, dict):
+        raise FieldError("body", "expected a JSON object.")
+    unknown = sorted(set(body) - set(FIELDS))
+    if unknown:
+        raise FieldError(unknown[0], f"unknown field; known fields: {', '.join(FIELDS)}.")
+    name = body.get("name")
     try:
-        config = config_from_dict({**(body.get("config") or {}), "name": name}, "config")
-    except (InterInvError, TypeError) as exc:
+        check_slug(name)
+    except InterInvError as exc:
+        raise FieldError("name", str(exc)) from exc
+    if _flag(body, "resume"):
+        return _resume(body, name)
+    subjects, uploads = _subjects(body), Uploads()
+    exemplars = _images(body.get("images"), "images", uploads)
+    poses = _poses(body, exemplars, uploads)
+    folder_exemplars, folder_poses = _folder(body)
+    singles = _stage1(body, uploads)
+    try:
+        config = config_from_dict({**_object(body, "config"), "name": name}, "config")
+    except InterInvError as exc:
         raise FieldError("config", str(exc)) from exc
     source = body.get("stage1_source", "upload" if any(singles.values()) else "controlnet")
     if source not in jobs.STAGE1_SOURCES:
         raise FieldError("stage1_source", f"expected one of {', '.join(jobs.STAGE1_SOURCES)}.")
-    per_subject, sample_steps = (_count(body, key, default) for key, default in (("per_subject", 8), ("sample_steps", 20)))
-    return jobs.TrainSpec(name=name, subjects=(subjects[0], subjects[1]), exemplars=exemplars, stage1=singles,
-                          config=config, poses=poses + folder_poses, overwrite=bool(body.get("overwrite", False)),
-                          resume=bool(body.get("resume", False)), source=source, per_subject=per_subject,
-                          sample_steps=sample_steps)
+    spec = jobs.TrainSpec(name=name, subjects=subjects, exemplars=exemplars + folder_exemplars, stage1=singles,
+                          config=config, poses=poses + folder_poses, overwrite=_flag(body, "overwrite"),
+                          source=source, per_subject=_count(body, "per_subject"),
+                          sample_steps=_count(body, "sample_steps"))
+    jobs.check_inputs(spec)
+    jobs.check_target(spec)
+    return dataclasses.replace(spec, uploads=uploads.write())
 
 
-def _count(body: dict, key: str, default: int) -> int:
-    value = body.get(key, default)
-    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-        raise FieldError(key, "expected a whole number of at least 1.")
+def _object(body: dict, key: str) -> dict:
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise FieldError(key, "expected a JSON object.")
     return value
 
 
@@ -190,7 +280,7 @@ def register(app, host_factory=None) -> None:
         try:
             spec = spec_from_body(body)
         except FieldError as exc:
-            return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=422)
+            return JSONResponse({"detail": f"{exc.field}: {exc}", "field": exc.field}, status_code=422)
         task = jobs.submit(spec, host_factory)
         return {"task_id": task.id}
 

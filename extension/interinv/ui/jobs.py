@@ -7,7 +7,6 @@ running when the browser tab closes; `interrupt` stops it at the next step with 
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import queue
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..config import TrainConfig, config_from_dict
-from ..errors import InterInvError, TrainingInterrupted
+from ..errors import FieldError, InterInvError, TrainingInterrupted
 from ..data.exemplars import SPEC_FILE, STAGE1_FILE, image_files
 from ..hosts.a1111_host import A1111Host, controlnet_missing, reload_embeddings, weights_only_loads
 from ..job import Job
@@ -51,6 +50,7 @@ class TrainSpec:
     source: str = "controlnet"  # where the stage-1 images come from: one of STAGE1_SOURCES
     per_subject: int = 8  # stage-1 images rendered (or cropped) per subject of each exemplar
     sample_steps: int = 20  # sampling steps of each rendered stage-1 image
+    uploads: Path | None = None  # the API request's own files: deleted once the task has finished with them
 
 
 @dataclass
@@ -140,24 +140,45 @@ def folder_images(folder: str | Path) -> tuple[list[Path], list[Path]]:
     return images, [folder / f"{i.stem}.json" for i in images if (folder / f"{i.stem}.json").is_file()]
 
 
+def check_inputs(spec: TrainSpec) -> None:
+    """What a new task needs before it may start, each refusal naming its API field."""
+    if spec.source not in STAGE1_SOURCES:
+        raise FieldError("stage1_source", f"Unknown stage-1 source '{spec.source}'; choose one of "
+                                          f"{', '.join(STAGE1_SOURCES)}.")
+    if len(spec.exemplars) < 2:
+        raise FieldError("images", "Give at least 2 exemplar images of the interaction (4-10 works best): upload "
+                                   "them or name a folder on the server.")
+    if spec.source == "upload":
+        for side in ("p1", "p2"):
+            if not spec.stage1.get(side):
+                raise FieldError(f"stage1.{side}", f"Stage 1 from your own images needs single-subject images for "
+                                                   f"{side}: upload them, or choose ControlNet or the crop fallback as "
+                                                   "the stage-1 source.")
+
+
+def check_target(spec: TrainSpec) -> None:
+    """A new training never replaces an installed interaction unless asked to."""
+    target = interaction_folder(spec.name)
+    if not spec.resume and not spec.overwrite and target.is_dir() and any(target.iterdir()):
+        raise FieldError("overwrite", f"'{target}' already holds an interaction named '{spec.name}'. Tick "
+                                      "'Overwrite existing files' or choose another name.")
+
+
+def resume_spec(name: str) -> TrainSpec:
+    """The spec of the interrupted task `name`, as recorded when it started (Resume needs only the name)."""
+    folder = task_folder(name)
+    if not (folder / TASK_FILE).is_file():
+        raise FieldError("resume", f"There is no task named '{name}' to resume in '{folder.parent}'. Press Train "
+                                   "to start it.")
+    return load_spec(folder, name)
+
+
 def stage_inputs(spec: TrainSpec, folder: Path) -> TrainSpec:
     """Copy the inputs into the layout the engine reads (exemplars/ + interaction.json, stage1/ + stage1.json)
     and record the spec; on resume, the spec recorded when the task started, inputs already in place."""
     if spec.resume:
-        if not (folder / TASK_FILE).is_file():
-            raise InterInvError(f"There is no task named '{spec.name}' to resume in '{folder.parent}'. Press Train "
-                                "to start it.")
-        return load_spec(folder, spec)
-    if spec.source not in STAGE1_SOURCES:
-        raise InterInvError(f"Unknown stage-1 source '{spec.source}'; choose one of {', '.join(STAGE1_SOURCES)}.")
-    if len(spec.exemplars) < 2:
-        raise InterInvError("Give at least 2 exemplar images of the interaction (4-10 works best): upload them "
-                            "or name a folder on the server.")
-    if spec.source == "upload":
-        for side in ("p1", "p2"):
-            if not spec.stage1.get(side):
-                raise InterInvError(f"Stage 1 from your own images needs single-subject images for {side}: upload "
-                                    "them, or choose ControlNet or the crop fallback as the stage-1 source.")
+        return resume_spec(spec.name)
+    check_inputs(spec)
     exemplars, stage1 = folder / "exemplars", folder / "stage1"
     for sub in (exemplars, stage1):
         shutil.rmtree(sub, ignore_errors=True)
@@ -184,17 +205,17 @@ def stage_inputs(spec: TrainSpec, folder: Path) -> TrainSpec:
     return spec
 
 
-def load_spec(folder: Path, spec: TrainSpec) -> TrainSpec:
-    """The spec a task was started with (the new one's name, overwrite and resume choices kept)."""
+def load_spec(folder: Path, name: str) -> TrainSpec:
+    """The spec the task `name` was started with, to be resumed."""
     try:
         record = json.loads((folder / TASK_FILE).read_text())
         config = config_from_dict(record["config"], f"{folder / TASK_FILE} config")
-        return dataclasses.replace(spec, subjects=tuple(record["subjects"]), source=record["source"],
-                                   per_subject=int(record["per_subject"]), sample_steps=int(record["sample_steps"]),
-                                   config=config, exemplars=[], poses=[], stage1={})
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InterInvError(f"'{folder / TASK_FILE}' is damaged ({exc}); press Train to start this interaction "
-                            "over.") from exc
+        return TrainSpec(name=name, subjects=tuple(record["subjects"]), exemplars=[], stage1={}, config=config,
+                         resume=True, source=record["source"], per_subject=int(record["per_subject"]),
+                         sample_steps=int(record["sample_steps"]))
+    except (OSError, ValueError, KeyError, TypeError, InterInvError) as exc:
+        raise FieldError("resume", f"'{folder / TASK_FILE}' is damaged ({exc}); press Train to start this "
+                                   "interaction over.") from exc
 
 
 def prepare_options(spec: TrainSpec, source: str | None = None) -> PrepareOptions:
@@ -228,13 +249,11 @@ def execute(task: Task, host_factory=None, train: bool = True) -> Task:
     """
     from modules import shared
 
-    task.status = "running"
+    task.status, target = "running", None
     try:
-        target = interaction_folder(task.spec.name)
-        if train and not task.spec.resume and target.is_dir() and any(target.iterdir()) and not task.spec.overwrite:
-            raise InterInvError(f"'{target}' already holds an interaction named '{task.spec.name}'. Tick "
-                                "'Overwrite existing files' or choose another name.")
-        folder = task_folder(task.spec.name)
+        folder, target = task_folder(task.spec.name), interaction_folder(task.spec.name)
+        if train:
+            check_target(task.spec)
         task.spec = stage_inputs(task.spec, folder)
         request = task_request(task.spec, folder, train)
         with weights_only_loads():  # our resume state and mask files, past the WebUI's torch.load check
@@ -258,10 +277,26 @@ def execute(task: Task, host_factory=None, train: bool = True) -> Task:
         task.log.append(traceback.format_exc())
     finally:
         if train and task.status != "done":
+            if target is not None:
+                remove_if_empty(target)
             reload_embeddings()
+        discard_uploads(task)
         shared.state.textinfo = None
         task.done.set()
     return task
+
+
+def remove_if_empty(target: Path) -> None:
+    """An interaction folder (and the interactions folder) left empty: Extra Networks shows every folder as a button."""
+    for folder in (target, target.parent):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def discard_uploads(task: Task) -> None:
+    """The API request's files, copied into the task folder by now (or never needed)."""
+    if task.spec.uploads is not None:
+        shutil.rmtree(task.spec.uploads, ignore_errors=True)
 
 
 def stopped_message(task: Task, exc: TrainingInterrupted) -> str:
@@ -308,6 +343,7 @@ def interrupt(task_id: str) -> bool:
     task.stop.set()
     if task.status == "queued":
         task.status, task.error = "interrupted", "Stopped before it started."
+        discard_uploads(task)
         task.done.set()
     elif task.status == "running":
         shared.state.interrupt()
@@ -336,6 +372,9 @@ def _work() -> None:
         progress_id = f"task({task.id})"
         progress.add_task_to_queue(progress_id)
         with call_queue.queue_lock:
+            if task.status != "queued":  # interrupted while it waited for the lock
+                progress.finish_task(progress_id)
+                continue
             shared.state.begin(job=progress_id)
             progress.start_task(progress_id)
             try:

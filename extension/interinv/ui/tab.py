@@ -9,6 +9,7 @@ import gradio as gr
 
 from ..config import TrainConfig
 from ..errors import InterInvError
+from ..core.tokens import check_slug
 from . import compat, jobs
 
 ELEM = "interinv"
@@ -32,9 +33,10 @@ def _spec(name, subject1, subject2, exemplars, folder, poses, source, per_subjec
     name = (name or "").strip()
     if not name:
         raise InterInvError("Give the interaction a name, e.g. 'kisshand'.")
-    config = TrainConfig(name=name, resolution=int(resolution or DEFAULTS.resolution))
+    check_slug(name)
     if resume:
-        return jobs.TrainSpec(name=name, subjects=("", ""), exemplars=[], stage1={}, config=config, resume=True)
+        return jobs.resume_spec(name)
+    config = TrainConfig(name=name, resolution=int(resolution or DEFAULTS.resolution))
     if not (subject1 or "").strip() or not (subject2 or "").strip():
         raise InterInvError("Type the two subject words, e.g. 'man' and 'woman'.")
     config.stage1.steps, config.stage2.steps = int(steps1), int(steps2)

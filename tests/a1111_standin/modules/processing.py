@@ -70,7 +70,8 @@ class StableDiffusionProcessingTxt2Img:
 
 
 def process_images(p):
-    """Counts the job in shared.state (overwriting job_count/job_no/sampling_*), then samples."""
+    """Counts the job in shared.state (job_count only when begin() left it at -1; sampling_* always) and in the
+    console's total progress bar, then samples."""
     if not p.do_not_reload_embeddings:
         from modules import sd_hijack
 
@@ -78,7 +79,9 @@ def process_images(p):
     if p.scripts is not None:
         p.scripts.process(p)
     state = shared.state
-    state.job_count, state.job_no, state.sampling_steps = p.n_iter, 0, p.steps
+    if state.job_count == -1:  # what shared.state.begin() leaves; a caller's own count is kept
+        state.job_count = p.n_iter
+    state.sampling_steps, state.sampling_step = p.steps, 0
     model = p.sd_model or shared.sd_model
     seed = p.seed if p.seed >= 0 else int(np.random.randint(0, 2**31))
     generator = torch.Generator().manual_seed(seed)
@@ -101,6 +104,7 @@ def process_images(p):
                 x0, eps = (x - (1 - a).sqrt() * out) / a.sqrt(), out
             x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
             state.sampling_step = index + 1
+            shared.total_tqdm.update()
         pixels = ((model.decode_first_stage(x) + 1) * 127.5).clamp(0, 255).round().byte()
     state.nextjob()
     image = Image.fromarray(pixels[0].permute(1, 2, 0).cpu().numpy())

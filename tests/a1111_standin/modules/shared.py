@@ -64,6 +64,7 @@ def _default_options():
         "textual_inversion_print_at_load": OptionInfo(False),
         "control_net_unit_count": OptionInfo(3),
         "samples_format": OptionInfo("png"),
+        "multiple_tqdm": OptionInfo(True),
     })
 
 
@@ -71,7 +72,7 @@ def _default_cmd_opts(data_dir="."):
     return argparse.Namespace(
         data_dir=data_dir, embeddings_dir=f"{data_dir}/embeddings", lowvram=False, medvram=False, no_half=True,
         api=False, api_auth=None, nowebui=False, disable_extension_access=False,
-        interinv_cache_dir=None, interinv_annotator_dir=None,
+        interinv_cache_dir=None, interinv_annotator_dir=None, disable_console_progressbars=False,
     )
 
 
@@ -79,4 +80,5 @@ sd_model = None
 opts = _default_options()
 cmd_opts = _default_cmd_opts()
 state = shared_state.State()
+total_tqdm = None  # the real one is made at startup; boot() makes it here
 data_path = "."

@@ -21,6 +21,12 @@ CARD = "<div class='card' data-name='{name}' {sort_keys} onclick=\"{card_clicked
        "<span class='name'>{name}</span><span class='description'>{description}</span>{search_terms}</div>"
 
 
+def quote_js(s):
+    """A JS string literal, as the real helper writes it."""
+    s = s.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{s}"'
+
+
 def register_page(page):
     """Extensions call this from an on_before_ui callback."""
     extra_pages.append(page)
