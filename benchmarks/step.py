@@ -1,11 +1,10 @@
-"""Time one training step three ways on the same model and batch, and report the ratios.
+"""Time one training step two ways on the same model and batch, and report the ratio.
 
 (a) InterInv's full stage-2 step (AdaIN prior, cross-attention probe and L_CA, Adam on R);
-(b) the bare minimum: text encoder fwd+bwd plus UNet fwd+bwd, gradients only into one input vector;
-(c) a step in the style of the diffusers textual-inversion example: VAE encode every step, AdamW over the
-    whole token-embedding matrix, all other rows restored afterwards.
+(b) the bare minimum: text encoder fwd+bwd plus UNet fwd+bwd, gradients only into one input vector.
+The comparison with the diffusers textual-inversion example is benchmarks/peer.py, which runs the real one.
 
-    python benchmarks/step.py                      # tiny model on the CPU (targets: a/b <= 1.15, c/a >= 1.3)
+    python benchmarks/step.py                      # tiny model on the CPU (target: a/b <= 1.15)
     python benchmarks/step.py --model sd15 --steps 3 --batch 1
     python benchmarks/step.py --model sd15 --cuda --batch 1 8   # also reports peak GPU memory
 """
@@ -27,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "extension"))
 
 from interinv.config import TrainConfig  # noqa: E402
 from interinv.data.demo import write_demo_set  # noqa: E402
-from interinv.data.exemplars import cached_latents, load_image, load_interaction  # noqa: E402
-from interinv.hosts.diffusers_host import DiffusersHost, _image_tensor  # noqa: E402
+from interinv.data.exemplars import cached_latents, load_interaction  # noqa: E402
+from interinv.hosts.diffusers_host import DiffusersHost  # noqa: E402
 from interinv.job import Job  # noqa: E402
 from interinv.core.noise import timestep_weights  # noqa: E402
 from interinv.engine.stages import noisy_batch, train_stage2  # noqa: E402
@@ -95,46 +94,9 @@ def time_bare_step(host, data: Path, resolution: int, batch: int, steps: int, sy
     return times[1:]
 
 
-def time_diffusers_ti_step(host, data: Path, resolution: int, batch: int, steps: int, sync) -> list[float]:
-    """(c): VAE encode each step, AdamW over the whole embedding matrix, other rows restored."""
-    pipe = host.pipe
-    tokenizer, text_encoder = pipe.tokenizer, pipe.text_encoder
-    tokenizer.add_tokens(["<bench>"])
-    text_encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-    new_id = tokenizer.convert_tokens_to_ids("<bench>")
-    embedding = text_encoder.get_input_embeddings().weight
-    original = embedding.detach().clone()
-    keep = torch.arange(len(tokenizer), device=embedding.device) != new_id
-    optimizer = torch.optim.AdamW([embedding], lr=5e-4, weight_decay=1e-2)
-    images = [load_image(e.image) for e in load_interaction(data / "exemplars").exemplars]
-    pixels = _image_tensor([images[i % len(images)] for i in range(batch)], (resolution, resolution))
-    ids = torch.tensor([tokenizer("a man <bench> a woman", padding="max_length", max_length=77).input_ids] * batch,
-                       device=host.device)
-    generator, weights, times = torch.Generator().manual_seed(0), timestep_weights(1000, "uniform"), []
-    with host.training():
-        embedding.requires_grad_(True)
-        for _ in range(steps + 1):
-            sync()
-            start = time.perf_counter()
-            optimizer.zero_grad(set_to_none=True)
-            with torch.no_grad(), host.autocast():
-                latents = pipe.vae.encode(pixels.to(host.device, pipe.vae.dtype)).latent_dist.sample()
-            x0 = (latents * pipe.vae.config.scaling_factor).float().cpu()
-            x_t, t, target = noisy_batch(host, x0, generator, weights)
-            with host.autocast():
-                cond = text_encoder(ids)[0]
-            F.mse_loss(host.predict(x_t, t, cond).float(), target.float()).backward()
-            optimizer.step()
-            with torch.no_grad():
-                embedding[keep] = original[keep]
-            sync()
-            times.append(time.perf_counter() - start)
-    return times[1:]
-
-
-def interleaved(methods, host, data, resolution, batch, steps, sync, rounds, times=None) -> dict[str, list[float]]:
+def interleaved(methods, host, data, resolution, batch, steps, sync, rounds) -> dict[str, list[float]]:
     """Step times of each method, measured in alternating rounds so that changing machine load hits all alike."""
-    times = {label: list(values) for label, values in (times or {}).items()}
+    times: dict[str, list[float]] = {}
     per_round = max(1, steps // rounds)
     for _ in range(rounds):
         for label, method in methods.items():
@@ -155,13 +117,9 @@ def run(model: str, device: str, precision: str, batch: int, steps: int, rounds:
         times = interleaved(methods, host, data, resolution, batch, steps, sync, rounds)
         if device == "cuda":
             result["peak_memory_gb_a_b"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
-        # (c) changes the embedding matrix's size, so it runs last, in rounds against (a) again
-        times.update(interleaved({"c_diffusers_ti": time_diffusers_ti_step, "a_full": time_full_step},
-                                 host, data, resolution, batch, steps, sync, rounds, times))
         medians = {label: statistics.median(values) for label, values in times.items()}
     result.update({k: round(v, 5) for k, v in medians.items()})
     result["a_over_b"] = round(medians["a_full"] / medians["b_bare"], 3)
-    result["c_over_a"] = round(medians["c_diffusers_ti"] / medians["a_full"], 3)
     result["a_steps_per_s"] = round(1.0 / medians["a_full"], 3)
     return result
 

@@ -93,7 +93,7 @@ def test_a_state_from_other_settings_is_refused(host, demo_data, small_config, t
     images = load_subject_images(demo_data / "stage1")
     train_stage1(host, images, small_config, tmp_path, RecordingJob())
     small_config.stage1.lr = 1.0
-    with pytest.raises(InterInvError, match="other settings"):
+    with pytest.raises(InterInvError, match=r"other settings or images: stage1.lr \(was 0.005, now 1.0\)"):
         train_stage1(host, images, small_config, tmp_path, RecordingJob(), resume=True)
 
 

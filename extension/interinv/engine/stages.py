@@ -201,8 +201,9 @@ def train_stage1(host: Host, images: dict[str, Sequence[SubjectImage]], cfg: Tra
         _preview(host, job, "stage1", step_no, captions, {w.name: w.effective() for w in words.values()}, cfg.resolution)
 
     stage = Stage("stage1", list(words.values()), scfg, workdir,
-                  fingerprint(cfg.to_dict()["stage1"], cfg.name, cfg.num_vectors, cfg.prior, cfg.pose_init,
-                              cfg.resolution, host.model_name, _content(images)),
+                  fingerprint(stage1=cfg.to_dict()["stage1"], name=cfg.name, num_vectors=cfg.num_vectors,
+                              prior=cfg.prior, pose_init=cfg.pose_init, resolution=cfg.resolution,
+                              model=host.model_name, images=_content(images)),
                   step, lambda n: snapshot and snapshot(words, n), preview)
     with host.training():
         optimise(host, stage, job, resume, finished_only)
@@ -269,8 +270,9 @@ def train_stage2(host: Host, exemplars: Sequence[Exemplar], poses: dict[str, Pse
         _preview(host, job, "stage2", step_no, [caption], {**frozen, relation.name: relation.effective()}, cfg.resolution)
 
     stage = Stage("stage2", [relation], scfg, workdir,
-                  fingerprint(cfg.to_dict()["stage2"], cfg.name, cfg.num_vectors, cfg.prior, cfg.probe,
-                              cfg.resolution, host.model_name, frozen, _content(exemplars)),
+                  fingerprint(stage2=cfg.to_dict()["stage2"], name=cfg.name, num_vectors=cfg.num_vectors,
+                              prior=cfg.prior, probe=cfg.probe, resolution=cfg.resolution, model=host.model_name,
+                              poses=frozen, exemplars=_content(exemplars)),
                   step, lambda n: snapshot and snapshot({**poses, "r": relation}, n), preview)
     with host.training():
         optimise(host, stage, job, resume, finished_only)
