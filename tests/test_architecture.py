@@ -132,6 +132,7 @@ def test_every_subcommand_has_a_description_and_every_option_its_default():
         if path and not command.description:
             missing.append(f"{' '.join(path)}: no description")
         for action in command._actions:
-            if action.option_strings and action.dest != "help" and "default" not in (action.help or ""):
+            optional = action.option_strings and not action.required and action.dest != "help"
+            if optional and "default" not in (action.help or ""):
                 missing.append(f"{' '.join(path)} {action.option_strings[0]}: no default in its help")
     assert missing == []
