@@ -6,7 +6,7 @@ the UNet, the probe, the loss) next to the top torch operators and the host sync
 aten::_local_scalar_dense) they cause.
 
     python benchmarks/profile_step.py                           # tiny model on the CPU
-    python benchmarks/profile_step.py --model sd15 --steps 2 --batch 1
+    python benchmarks/profile_step.py --model sd15 --steps 1 --batch 1 --resolution 256   # a CPU-sized run
 """
 
 from __future__ import annotations
@@ -119,13 +119,14 @@ def main() -> None:
     parser.add_argument("--cuda", action="store_true")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--resolution", type=int, help="training side in pixels (default: 32 tiny, 512 sd15)")
     parser.add_argument("--steps", type=int, default=10, help="profiled steps per stage, after one warm-up step")
     parser.add_argument("--rows", type=int, default=12, help="operators listed per stage")
     args = parser.parse_args()
     torch.manual_seed(0)
     host, resolution = make_host(args.model, "cuda" if args.cuda else "cpu", args.precision)
     parts = label_parts(host)
-    cfg = TrainConfig(name="bench", resolution=resolution)
+    cfg = TrainConfig(name="bench", resolution=args.resolution or resolution)
     cfg.stage1.batch_size = cfg.stage2.batch_size = args.batch
     with tempfile.TemporaryDirectory() as folder:
         data = write_demo_set(Path(folder), count=6, singles=4)

@@ -30,6 +30,29 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    import torch
+
+    from .check import QUICK, CheckConfig, measure, table
+    from .models import load_world
+    from .pretrain import PretrainConfig
+
+    folder = Path(args.world)
+    metrics_path = folder / "metrics.json"
+    named_share = (json.loads(metrics_path.read_text(encoding="utf-8"))["config"]["named_share"]
+                   if metrics_path.is_file() else PretrainConfig().named_share)
+    cfg = dataclasses.replace(QUICK if args.quick else CheckConfig(), seed=args.seed)
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    result = measure(load_world(folder, args.device), cfg, named_share, _log,
+                     Path(args.pictures) if args.pictures else None)
+    print(table(result))
+    if args.json:
+        from interinv.atomic import write_text_atomic
+
+        write_text_atomic(Path(args.json), json.dumps(result, indent=1))
+    return 0
+
+
 def method_overrides(settings: list[str]) -> dict[str, dict]:
     """METHOD:KEY=VALUE settings as {method: {dotted key: value text}}, for interinv.config.with_overrides."""
     overrides: dict[str, dict] = {}
@@ -90,6 +113,19 @@ def add_world_commands(sub) -> None:
     pretrain.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     pretrain.add_argument("--reuse", help="an earlier run's folder (same seed): keep its VAE and scorers (default: none)")
     pretrain.set_defaults(run=cmd_pretrain)
+    text = "measure a pretrained world against its targets and print a table"
+    check = commands.add_parser("check", help=text, description=text[0].upper() + text[1:] + ".")
+    check.add_argument("--world", default=str(WEIGHTS_DIR),
+                       help="a folder written by 'interinv world pretrain' (default: the bundled world)")
+    check.add_argument("--quick", action="store_true",
+                       help="a few images of each measurement, checks the path only (default: off)")
+    check.add_argument("--json", help="write every measurement and verdict to this JSON file (default: none)")
+    check.add_argument("--pictures", help="write renders beside generations and the neutral histogram as PNGs here "
+                                          "(default: none)")
+    check.add_argument("--seed", type=int, default=0, help="seed of the measurements (default 0)")
+    check.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
+    check.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    check.set_defaults(run=cmd_check)
     text = "compare the methods on the held-out interactions"
     bench = commands.add_parser("bench", help=text, description=text[0].upper() + text[1:] + ".")
     bench.add_argument("--weights", default=str(WEIGHTS_DIR),
