@@ -103,6 +103,8 @@ def _train_args(parser: argparse.ArgumentParser) -> None:
                                                        f"(default {stage1.save_every})")
     parser.add_argument("--preview-every", type=int, help="write preview images every N steps (default "
                                                           f"{stage1.preview_every}: none)")
+    parser.add_argument("--preview-steps", type=int, help="sampling steps of each preview image "
+                                                          f"(default {DEFAULTS.preview_steps})")
     parser.add_argument("--ca-weight", type=float, help=f"λ of the cross-attention loss, 0 = off (default {stage2.ca_weight})")
     parser.add_argument("--no-prior", action="store_true", help="ablation: no AdaIN priors (default: priors on)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -119,7 +121,8 @@ FLAG_KEYS = {"resolution": ("resolution",), "num_vectors": ("num_vectors",),
              "steps1": ("stage1.steps",), "steps2": ("stage2.steps",),
              "batch_size": ("stage1.batch_size", "stage2.batch_size"), "seed": ("stage1.seed", "stage2.seed"),
              "save_every": ("stage1.save_every", "stage2.save_every"),
-             "preview_every": ("stage1.preview_every", "stage2.preview_every"), "ca_weight": ("stage2.ca_weight",)}
+             "preview_every": ("stage1.preview_every", "stage2.preview_every"), "ca_weight": ("stage2.ca_weight",),
+             "preview_steps": ("preview_steps",)}
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:

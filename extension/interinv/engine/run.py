@@ -19,7 +19,7 @@ from ..data.exemplars import (STAGE1_FILE, STAGE1_SLOTS, Exemplar, Interaction, 
                               fill_template, load_image, load_interaction, load_subject_images)
 from ..data.prepare import STAGE1_FOLDER, PrepareOptions, Prepared, default_out, prepare, with_prepared
 from ..errors import InterInvError
-from ..export import ExportInfo, export_interaction, write_snapshot
+from ..export import ExportInfo, PreviewSettings, export_interaction, write_snapshot
 from ..hosts.base import Host
 from ..job import Job
 from .lock import output_lock
@@ -118,7 +118,8 @@ def _train(host: Host, request: TrainRequest, cfg: TrainConfig, interaction: Int
         return Outcome(words)
     job.log("exporting embeddings")
     manifest = export_interaction(request.out, words, host, export_info(interaction, cfg), pt=request.pt,
-                                  previews=request.previews, step=cfg.stage2.steps)
+                                  previews=request.previews, step=cfg.stage2.steps,
+                                  preview=PreviewSettings(steps=cfg.preview_steps, size=cfg.resolution))
     return Outcome(words, manifest=manifest)
 
 
