@@ -23,9 +23,9 @@ from interinv.data.demo import write_demo_set  # noqa: E402
 from interinv.export import PreviewSettings, write_previews  # noqa: E402
 from interinv.data.exemplars import load_interaction  # noqa: E402
 from interinv.job import Job  # noqa: E402
-from interinv.testbed import tiny_host  # noqa: E402
+from interinv.testing import tiny_host  # noqa: E402
 from interinv.engine.run import TrainRequest, export_info, run  # noqa: E402
-from interinv.tokens import new_word  # noqa: E402
+from interinv.core.tokens import new_word  # noqa: E402
 
 
 class StepClock(Job):
