@@ -178,3 +178,82 @@ def test_cached_tokenizer_files_need_no_open_clip(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "open_clip.tokenizer", None)
     assert clip_tokenizer_files(folder) == folder
     assert clip_tokenizer(folder)("a bear hugs a robot").input_ids[0] == 49406
+
+
+# --- world check ---------------------------------------------------------------------------------------
+def _committed_check() -> dict:
+    """The committed world's measurements by `interinv world check` (regenerate with --json <weights>/check.json)."""
+    from interinv_world.check import CHECK_FILE
+
+    return json.loads((WEIGHTS_DIR / CHECK_FILE).read_text())
+
+
+def test_standardised_latents_have_unit_channels_and_decode_to_the_same_images():
+    from interinv_world.models import new_vae
+    from interinv_world.pretrain import encode_latents, standardise_latents
+
+    torch.manual_seed(0)
+    vae = new_vae().eval().requires_grad_(False)
+    images = torch.randint(0, 256, (16, 3, 64, 64), dtype=torch.uint8)
+    before = encode_latents(vae, images)
+    decoded_before = vae.decode(before).sample
+    standardise_latents(vae, images)
+    after = encode_latents(vae, images) * vae.config.scaling_factor
+    assert vae.config.scaling_factor == 1.0
+    assert torch.allclose(after.mean(dim=(0, 2, 3)), torch.zeros(4), atol=1e-4)
+    assert torch.allclose(after.std(dim=(0, 2, 3)), torch.ones(4), atol=1e-4)
+    assert torch.allclose(vae.decode(after / vae.config.scaling_factor).sample, decoded_before, atol=1e-4)
+
+
+def test_neutral_training_shares_follow_the_caption_plan():
+    shares = grammar.neutral_shares(0.8)
+    assert sum(shares.values()) == pytest.approx(1.0)
+    named = [n for n in render.INTERACTIONS if n not in grammar.HELD_OUT]
+    # a held-out interaction is always neutral, a named one only in 20% of its scenes
+    assert shares[grammar.HELD_OUT[0]] == pytest.approx(5 * shares[named[0]])
+
+
+def test_verdicts_apply_lower_and_upper_bounds_and_fail_what_was_not_measured():
+    from interinv_world.check import TARGETS, verdicts
+
+    rows = verdicts({"gate_interaction": 0.95, "neutral_tv_distance": 0.25})
+    assert rows["gate_interaction"]["met"] and not rows["neutral_tv_distance"]["met"]
+    assert set(rows) == set(TARGETS) and not rows["scorer_agreement"]["met"]  # None: not measured
+
+
+def test_a_second_scorer_of_another_shape_round_trips(tmp_path):
+    from interinv_world.models import SECOND_SCORER_SHAPE, SceneClassifier, load_scorer, save_scorer
+
+    model = SceneClassifier({"interaction": 10}, **SECOND_SCORER_SHAPE).eval()
+    save_scorer(model, tmp_path / "s.safetensors")
+    loaded = load_scorer(tmp_path / "s.safetensors")
+    assert loaded.shape == SECOND_SCORER_SHAPE
+    x = torch.rand(2, 3, 64, 64)
+    assert torch.allclose(loaded(x)["interaction"], model(x)["interaction"], atol=1e-2)  # fp16 storage
+
+
+def test_quick_world_check_runs_on_the_committed_world(tmp_path, capsys):
+    from interinv.cli import main
+
+    out = tmp_path / "check.json"
+    assert main(["world", "check", "--quick", "--json", str(out), "--pictures", str(tmp_path / "pictures")]) == 0
+    result = json.loads(out.read_text())
+    printed = capsys.readouterr().out
+    from interinv_world.check import TARGETS
+
+    assert all(name in printed for name in TARGETS)
+    assert set(result["targets"]) == set(TARGETS)
+    assert set(result["neutral"]["generated"]) == set(render.INTERACTIONS)
+    assert result["inversion"]["interaction"] == "back_to_back"  # the tuning interaction, never a table one
+    assert {p.stem for p in (tmp_path / "pictures").glob("*.png")} == {*render.INTERACTIONS, "neutral_histogram"}
+
+
+@pytest.mark.xfail(strict=True, reason="the committed world (v1) misses issue 11's targets: gate 43.0% (n=300, target "
+                   ">= 90%), both species 82.7% (>= 85%); neutral faithfulness, scorer agreement and TI-possible are "
+                   "in weights/check.json (docs/world.md)")
+def test_committed_world_metrics_meet_every_target():
+    check = _committed_check()
+    assert check["gate"]["samples"] >= 300 and check["neutral"]["samples"] >= 300
+    assert check["inversion"]["samples"] >= 64
+    missed = {name: row["value"] for name, row in check["targets"].items() if not row["met"]}
+    assert not missed, missed

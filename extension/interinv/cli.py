@@ -98,6 +98,7 @@ def _train_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--save-every", type=int, help="save a resumable state and snapshots every N steps")
     parser.add_argument("--preview-every", type=int, help="write preview images every N steps")
+    parser.add_argument("--preview-steps", type=int, help="sampling steps of each preview image (default 20)")
     parser.add_argument("--ca-weight", type=float, help="λ of the cross-attention loss (0 = off)")
     parser.add_argument("--no-prior", action="store_true", help="ablation: no AdaIN priors")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
@@ -113,7 +114,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
             cfg = config_from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")), str(args.config))
         except (OSError, json.JSONDecodeError) as exc:
             raise InterInvError(f"Cannot read --config '{args.config}': {exc}.") from exc
-    for attr, target in (("name", "name"), ("resolution", "resolution"), ("num_vectors", "num_vectors")):
+    for attr, target in (("name", "name"), ("resolution", "resolution"), ("num_vectors", "num_vectors"),
+                         ("preview_steps", "preview_steps")):
         if getattr(args, attr) is not None:
             setattr(cfg, target, getattr(args, attr))
     for stage, steps in ((cfg.stage1, args.steps1), (cfg.stage2, args.steps2)):

@@ -67,6 +67,7 @@ class TrainConfig:
     num_vectors: int = 1  # vectors per pseudo-word
     resolution: int = 512  # training image side in pixels (images are resized to a square)
     pose_init: str = ""  # a word whose embedding starts P1 and P2 (e.g. "kneeling"); "" = the verb mean
+    preview_steps: int = 20  # sampling steps of each preview image (rendered at `resolution`)
     prior: PriorConfig = field(default_factory=PriorConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     stage1: Stage1Config = field(default_factory=Stage1Config)

@@ -27,7 +27,6 @@ EMBEDDING_SUFFIXES = (".safetensors", ".pt", ".bin")
 # One `Key: value` pair of an A1111 infotext parameter line; quoted values are JSON strings
 _INFOTEXT_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 A1111_MIN_PARAMS = 3  # A1111 reads a last line with fewer pairs as part of the prompt
-PREVIEW_STEPS = 20  # sampling steps of the preview sidecars
 PREVIEW_CFG = 7.5  # classifier-free guidance scale of the preview sidecars
 
 
@@ -218,8 +217,17 @@ def embedding_metadata(host, info: ExportInfo, role: str, names: Mapping[str, st
     }
 
 
+@dataclass(frozen=True)
+class PreviewSettings:
+    """How the preview sidecars are rendered."""
+
+    steps: int = 20  # sampling steps of each image
+    size: int | None = None  # side in pixels (training passes its resolution); None: the host's default
+
+
 def export_interaction(out_dir: Path, words: Mapping[str, PseudoWord], host, info: ExportInfo, *,
-                       pt: bool = False, previews: bool = True, step: int = 0) -> Path:
+                       pt: bool = False, previews: bool = True, preview: PreviewSettings = PreviewSettings(),
+                       step: int = 0) -> Path:
     """Write <slug>_p1/_r/_p2 files, optional .pt twins, preview sidecars, and <slug>.interaction.json."""
     check_slug(info.slug)
     out_dir = Path(out_dir)
@@ -235,7 +243,7 @@ def export_interaction(out_dir: Path, words: Mapping[str, PseudoWord], host, inf
         tokens[role] = {"name": names[role], "file": path.name, "vectors": words[role].num_vectors,
                         "sha256": file_sha256(path)}
     if previews:
-        write_previews(out_dir, words, host, info)
+        write_previews(out_dir, words, host, info, preview)
     manifest = {
         "format": MANIFEST_FORMAT,
         "slug": info.slug,
@@ -271,13 +279,15 @@ def role_captions(info: ExportInfo, names: Mapping[str, str]) -> dict[str, str]:
             "p2": f"a photo of a {o2} {names['p2']}"}
 
 
-def write_previews(out_dir: Path, words: Mapping[str, PseudoWord], host, info: ExportInfo, seed: int = 0) -> None:
+def write_previews(out_dir: Path, words: Mapping[str, PseudoWord], host, info: ExportInfo, settings: PreviewSettings,
+                   seed: int = 0) -> None:
     """One `<name>.preview.png` per word, whose `parameters` chunk is an infotext that A1111 reads."""
     names = {role: words[role].name for role in ROLES}
     vectors = {w.name: w.effective() for w in words.values()}
     for role, caption in role_captions(info, names).items():
-        image = host.generate(caption, seed=seed, steps=PREVIEW_STEPS, guidance_scale=PREVIEW_CFG, vectors=vectors)
-        params = {"Steps": PREVIEW_STEPS, "CFG scale": PREVIEW_CFG, "Seed": seed,
+        image = host.generate(caption, seed=seed, steps=settings.steps, guidance_scale=PREVIEW_CFG, vectors=vectors,
+                              size=(settings.size, settings.size) if settings.size else None)
+        params = {"Steps": settings.steps, "CFG scale": PREVIEW_CFG, "Seed": seed,
                   "Size": f"{image.width}x{image.height}", "Model": host.model_name, "Version": f"InterInv {__version__}"}
         save_png(out_dir / f"{names[role]}.preview.png", image, a1111_infotext(caption, "", params))
 

@@ -28,6 +28,27 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from .check import QUICK, CheckConfig, measure, table
+    from .models import load_world
+    from .pretrain import PretrainConfig
+
+    folder = Path(args.world)
+    metrics_path = folder / "metrics.json"
+    named_share = (json.loads(metrics_path.read_text(encoding="utf-8"))["config"]["named_share"]
+                   if metrics_path.is_file() else PretrainConfig().named_share)
+    cfg = dataclasses.replace(QUICK if args.quick else CheckConfig(), seed=args.seed)
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    result = measure(load_world(folder, args.device), cfg, named_share, _log,
+                     Path(args.pictures) if args.pictures else None)
+    print(table(result))
+    if args.json:
+        from interinv.atomic import write_text_atomic
+
+        write_text_atomic(Path(args.json), json.dumps(result, indent=1))
+    return 0
+
+
 def with_settings(cfg, settings: list[str]):
     """`cfg` with KEY=VALUE settings applied, each parsed as the type of the field's current value."""
     known = {f.name for f in dataclasses.fields(cfg)}
@@ -109,6 +130,15 @@ def add_world_commands(sub) -> None:
     pretrain.add_argument("--threads", type=int, help="torch CPU threads")
     pretrain.add_argument("--reuse", help="an earlier run's folder (same seed): keep its VAE and scorers")
     pretrain.set_defaults(run=cmd_pretrain)
+    check = commands.add_parser("check", help="measure a pretrained world against its targets and print a table")
+    check.add_argument("--world", default=str(WEIGHTS_DIR), help="a folder written by 'interinv world pretrain'")
+    check.add_argument("--quick", action="store_true", help="a few images of each measurement (checks the path only)")
+    check.add_argument("--json", help="write every measurement and verdict to this JSON file")
+    check.add_argument("--pictures", help="write renders beside generations and the neutral histogram as PNGs here")
+    check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    check.add_argument("--threads", type=int, help="torch CPU threads")
+    check.set_defaults(run=cmd_check)
     bench = commands.add_parser("bench", help="compare the methods on the held-out interactions")
     bench.add_argument("--weights", default=str(WEIGHTS_DIR), help="a folder written by 'interinv world pretrain'")
     bench.add_argument("--out", default="world-bench")

@@ -58,6 +58,14 @@ OTHER_WORDS = (
 SPLIT_WORDS = ("kneeling",)  # words that the CLIP tokenizer splits; no one-piece word names the pose
 
 
+def neutral_shares(named_share: float) -> dict[str, float]:
+    """Each interaction's share among the neutral pair captions of pretraining, where every interaction is
+    drawn equally often and a non-held-out one is captioned neutrally with probability 1 - named_share."""
+    weights = {name: 1.0 if name in HELD_OUT else 1.0 - named_share for name in INTERACTIONS}
+    total = sum(weights.values())
+    return {name: weight / total for name, weight in weights.items()}
+
+
 def pair_caption(rng: random.Random, interaction: str, species: tuple[str, str], named: bool) -> str:
     """A caption of the pair: one phrasing of the interaction when named, else one neutral phrasing."""
     require(interaction, INTERACTIONS, "interaction")

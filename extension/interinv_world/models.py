@@ -21,6 +21,8 @@ from interinv.testbed import clip_tokenizer
 IMAGE_SIDE = 64  # pixels
 TEXT_WIDTH = 128  # CLIP hidden size = UNet cross-attention dim
 WEIGHTS_DIR = Path(__file__).parent / "weights"  # the committed, pretrained world
+SECOND_SCORER = "interaction_second"  # file stem of the second interaction scorer
+SECOND_SCORER_SHAPE = {"width": 16, "kernel": 3, "stages": 3}  # another architecture than SceneClassifier's default
 
 
 def new_vae():
@@ -90,22 +92,34 @@ def new_controlnet(unet):
 
 # --- scorers --------------------------------------------------------------------------------------
 class SceneClassifier(nn.Module):
-    """A small CNN on 64 px renders with one linear head per label set."""
+    """A small CNN on 64 px renders with one linear head per label set.
 
-    def __init__(self, heads: dict[str, int], width: int = 32):
+    `width`, `kernel` and `stages` shape the network, so that a second scorer can differ in architecture.
+    """
+
+    def __init__(self, heads: dict[str, int], width: int = 32, kernel: int = 3, stages: int = 4):
         super().__init__()
         layers, channels = [], 3
-        for out in (width, 2 * width, 4 * width, 4 * width):
-            layers += [nn.Conv2d(channels, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(),
-                       nn.Conv2d(out, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(), nn.MaxPool2d(2)]
+        for stage in range(stages):
+            out = width * min(2**stage, 4)
+            layers += [nn.Conv2d(channels, out, kernel, padding=kernel // 2), nn.BatchNorm2d(out), nn.ReLU(),
+                       nn.Conv2d(out, out, kernel, padding=kernel // 2), nn.BatchNorm2d(out), nn.ReLU(), nn.MaxPool2d(2)]
             channels = out
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2))
         self.heads = nn.ModuleDict({name: nn.Linear(channels, n) for name, n in heads.items()})
         self.head_sizes = dict(heads)
+        self.shape = {"width": width, "kernel": kernel, "stages": stages}
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.features(images * 2 - 1)
         return {name: head(features) for name, head in self.heads.items()}
+
+
+def pixels(image) -> torch.Tensor:
+    """One PIL image as uint8 [3, H, W]."""
+    import numpy as np
+
+    return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)
 
 
 def images_to_tensor(images) -> torch.Tensor:
@@ -124,6 +138,7 @@ class WorldModels:
     controlnet: object  # ControlNetModel
     interaction_scorer: SceneClassifier  # head "interaction"
     species_scorer: SceneClassifier  # head "species": 4 presence logits
+    second_scorer: SceneClassifier | None = None  # head "interaction"; other seed and architecture, for agreement
 
 
 def save_scorer(model: SceneClassifier, path: Path) -> None:
@@ -132,6 +147,7 @@ def save_scorer(model: SceneClassifier, path: Path) -> None:
     from interinv.atomic import atomic_path
 
     meta = {f"head.{k}": str(v) for k, v in model.head_sizes.items()}
+    meta.update({f"shape.{k}": str(v) for k, v in model.shape.items()})
     with atomic_path(path) as tmp:
         state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp), metadata=meta)
@@ -141,9 +157,10 @@ def load_scorer(path: Path) -> SceneClassifier:
     from safetensors import safe_open
 
     with safe_open(str(path), "pt") as f:
-        heads = {k.split(".", 1)[1]: int(v) for k, v in (f.metadata() or {}).items() if k.startswith("head.")}
+        meta = f.metadata() or {}
         state = {k: f.get_tensor(k) for k in f.keys()}
-    model = SceneClassifier(heads)
+    heads = {k.split(".", 1)[1]: int(v) for k, v in meta.items() if k.startswith("head.")}
+    model = SceneClassifier(heads, **{k.split(".", 1)[1]: int(v) for k, v in meta.items() if k.startswith("shape.")})
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     return model.eval()
 
@@ -161,7 +178,9 @@ def load_world(folder: Path = WEIGHTS_DIR, device: str = "cpu") -> WorldModels:
     pipe = StableDiffusionPipeline.from_pretrained(folder, tokenizer=clip_tokenizer(), safety_checker=None, **load_kwargs)
     controlnet = ControlNetModel.from_pretrained(folder / "controlnet", **load_kwargs)
     pipe.set_progress_bar_config(disable=True)
-    scorers = (load_scorer(folder / "scorers" / f"{name}.safetensors").to(device) for name in ("interaction", "species"))
+    scorers = [load_scorer(folder / "scorers" / f"{name}.safetensors").to(device) for name in ("interaction", "species")]
+    second = folder / "scorers" / f"{SECOND_SCORER}.safetensors"
+    scorers.append(load_scorer(second).to(device) if second.is_file() else None)
     return WorldModels(pipe.to(device), controlnet.to(device), *scorers)
 
 
@@ -177,6 +196,8 @@ def save_world(models: WorldModels, folder: Path) -> None:
     (folder / "scorers").mkdir(parents=True, exist_ok=True)
     save_scorer(models.interaction_scorer, folder / "scorers" / "interaction.safetensors")
     save_scorer(models.species_scorer, folder / "scorers" / "species.safetensors")
+    if models.second_scorer is not None:
+        save_scorer(models.second_scorer, folder / "scorers" / f"{SECOND_SCORER}.safetensors")
 
 
 def species_logits_to_sets(logits: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -23,9 +22,10 @@ from interinv.atomic import write_text_atomic
 from interinv.compat import diffusers_load_kwargs
 from interinv.data.pose import draw_skeleton
 from . import grammar, render
-from .models import (IMAGE_SIDE, SceneClassifier, WorldModels, assemble_pipeline, classifier_loss, new_controlnet,
-                     new_text_encoder, new_unet, new_vae, save_world)
-from .sampling import classify, sample_images
+from .check import CHECK_FILE, CheckConfig, measure, table
+from .models import (IMAGE_SIDE, SECOND_SCORER, SECOND_SCORER_SHAPE, SceneClassifier, WorldModels, assemble_pipeline,
+                     classifier_loss, new_controlnet, new_text_encoder, new_unet, new_vae, pixels, save_world)
+from .sampling import classify
 
 Log = Callable[[str], None]
 
@@ -41,6 +41,7 @@ class PretrainConfig:
     vae_batch: int = 32
     vae_lr: float = 2e-3
     vae_kl_weight: float = 1e-6  # on the per-image KL sum; 1e-4 kept the posterior std near 1 and blurred the decoder
+    per_channel_latents: bool = False  # standardise each latent channel (built; its effect is not yet measured)
     unet_channels: tuple[int, ...] = (64, 128, 128)
     unet_steps: int = 3500
     min_snr_gamma: float = 5.0  # Min-SNR loss weighting (Hang et al. 2023); 0 weighs every timestep alike
@@ -56,14 +57,18 @@ class PretrainConfig:
     scorer_batch: int = 64
     scorer_lr: float = 2e-3
     eval_scenes: int = 800  # fresh renders that measure the scorers
-    gate_samples: int = 180  # generations of named interactions in the sanity gate
+    gate_samples: int = 300  # generations of named interactions in the sanity gate
+    neutral_samples: int = 300  # generations of neutral captions, for the histogram
     gate_guidance: float = 3.0
     sampling_steps: int = 20
+    ti_steps: int = 400  # plain TI of the tuning interaction, to show that inversion can learn here
+    ti_samples: int = 64
 
 
 QUICK = PretrainConfig(pair_scenes=96, single_scenes=32, vae_steps=3, vae_batch=8, unet_steps=3, unet_batch=8,
                        warmup=1, controlnet_steps=2, controlnet_batch=4, scorer_steps=3, scorer_batch=8,
-                       eval_scenes=20, gate_samples=8, sampling_steps=2)
+                       eval_scenes=20, gate_samples=8, neutral_samples=8, sampling_steps=2, ti_steps=2,
+                       ti_samples=4)
 
 
 @dataclass
@@ -75,14 +80,6 @@ class Renders:
     captions: list[str]
     interaction: torch.Tensor  # [N] index into render.INTERACTIONS, -1 for single-subject scenes
     species: torch.Tensor  # [N, S] 0/1 presence of each species
-
-
-def _pixels(image) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)
-
-
-def _presence(species: tuple[str, ...]) -> list[int]:
-    return [int(s in species) for s in render.SPECIES]
 
 
 def render_set(pairs: int, singles: int, seed: int, named_share: float, log: Log) -> Renders:
@@ -103,9 +100,9 @@ def render_set(pairs: int, singles: int, seed: int, named_share: float, log: Log
             scene = render.render_single(scene_seed, pose, kind, IMAGE_SIDE)
             captions.append(grammar.single_caption(rng, pose, kind))
             labels.append(-1)
-        images.append(_pixels(scene.image))
-        skeletons.append(_pixels(draw_skeleton(scene.people, IMAGE_SIDE, IMAGE_SIDE)))
-        species.append(_presence(scene.species))
+        images.append(pixels(scene.image))
+        skeletons.append(pixels(draw_skeleton(scene.people, IMAGE_SIDE, IMAGE_SIDE)))
+        species.append(render.presence(scene.species))
     log(f"rendered {pairs} pair and {singles} single scenes in {time.time() - started:.0f} s")
     return Renders(torch.stack(images), torch.stack(skeletons), captions, torch.tensor(labels), torch.tensor(species))
 
@@ -158,9 +155,38 @@ def train_vae(data: Renders, cfg: PretrainConfig, generator: torch.Generator, de
 
     _loop(vae.parameters(), cfg.vae_steps, cfg.vae_lr, lambda s: 1.0, step, "vae", log)
     vae.eval().requires_grad_(False)
-    vae.register_to_config(scaling_factor=float(1.0 / encode_latents(vae, data.images[:512]).std()))
+    scale_latents(vae, data.images[:2048], cfg.per_channel_latents)
     log(f"vae: scaling factor {vae.config.scaling_factor:.4f}, PSNR {vae_psnr(vae, data.images[-256:]):.1f} dB")
     return vae
+
+
+def scale_latents(vae, images: torch.Tensor, per_channel: bool) -> None:
+    """Scale the latent means of `images` to unit std: per channel, or with one global scaling_factor."""
+    if per_channel:
+        standardise_latents(vae, images)
+    else:
+        vae.register_to_config(scaling_factor=float(1.0 / encode_latents(vae, images[:512]).std()))
+
+
+@torch.no_grad()
+def standardise_latents(vae, images: torch.Tensor) -> None:
+    """Fold a per-channel shift and scale into the VAE's 1x1 quant convs, so that the latent means of `images`
+    have mean 0 and std 1 in every channel, and set scaling_factor to 1.
+
+    One global factor leaves the channels' stds at 0.13 to 1.63 (measured, docs/world.md): the denoiser's
+    noise then erases the weak channels long before the strong ones. The decoder sees exactly the latents
+    it saw before.
+    """
+    means = encode_latents(vae, images)
+    shift, scale = means.mean(dim=(0, 2, 3)), means.std(dim=(0, 2, 3))
+    channels = len(shift)
+    quant, post = vae.quant_conv, vae.post_quant_conv  # moments = quant(h) = [mean, logvar]; decoder(post(z))
+    quant.weight[:channels] /= scale.view(-1, 1, 1, 1)
+    quant.bias[:channels] = (quant.bias[:channels] - shift) / scale
+    quant.bias[channels:] -= 2 * scale.log()
+    post.bias += (post.weight[:, :, 0, 0] @ shift)
+    post.weight *= scale.view(1, -1, 1, 1)
+    vae.register_to_config(scaling_factor=1.0)
 
 
 def _batch(tensor: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -284,9 +310,9 @@ def train_controlnet(pipe, data: Renders, scaled: torch.Tensor, cfg: PretrainCon
 
 
 def train_scorer(heads: dict[str, int], images: torch.Tensor, labels: dict[str, torch.Tensor], cfg: PretrainConfig,
-                 generator: torch.Generator, device: str, name: str, log: Log) -> SceneClassifier:
+                 generator: torch.Generator, device: str, name: str, log: Log, shape: dict | None = None) -> SceneClassifier:
     """A SceneClassifier on uint8 images, with random horizontal flips."""
-    model = SceneClassifier(heads).to(device).train()
+    model = SceneClassifier(heads, **(shape or {})).to(device).train()
 
     def step(_: int) -> torch.Tensor:
         index = torch.randint(len(images), (cfg.scorer_batch,), generator=generator)
@@ -303,26 +329,19 @@ def scorer_accuracy(models: WorldModels, data: Renders) -> dict[str, float]:
     """Held-out accuracy: interaction on pair scenes, the exact species set on every scene."""
     verdict = classify(models, data.images)
     pairs = data.interaction >= 0
-    return {"interaction": float((verdict["interaction"][pairs] == data.interaction[pairs]).float().mean()),
-            "species_set": float((verdict["species"] == data.species).all(dim=1).float().mean())}
+    accuracy = {"interaction": float((verdict["interaction"][pairs] == data.interaction[pairs]).float().mean()),
+                "species_set": float((verdict["species"] == data.species).all(dim=1).float().mean())}
+    if models.second_scorer is not None:
+        second = classify(models, data.images, models.second_scorer)["interaction"]
+        accuracy["interaction_second"] = float((second[pairs] == data.interaction[pairs]).float().mean())
+    return accuracy
 
 
-def sanity_gate(models: WorldModels, cfg: PretrainConfig, seed: int) -> dict:
-    """Generations from captions of named interactions, classified: the rate at which the model draws them."""
-    rng = random.Random(seed)
-    named = [name for name in render.INTERACTIONS if name not in grammar.HELD_OUT]
-    jobs = [(rng.choice(named), (rng.choice(render.SPECIES), rng.choice(render.SPECIES))) for _ in range(cfg.gate_samples)]
-    prompts = [grammar.pair_caption(rng, name, pair, True) for name, pair in jobs]
-    images = sample_images(models.pipe, prompts, list(range(len(prompts))), cfg.sampling_steps, cfg.gate_guidance)
-    verdict = classify(models, images)
-    truth = torch.tensor([render.INTERACTIONS.index(name) for name, _ in jobs])
-    species = torch.tensor([_presence(pair) for _, pair in jobs])
-    hits = verdict["interaction"] == truth
-    per = {name: float(hits[[i for i, (n, _) in enumerate(jobs) if n == name]].float().mean())
-           for name in named if any(n == name for n, _ in jobs)}
-    return {"interaction_accuracy": float(hits.float().mean()), "chance": 1 / len(render.INTERACTIONS),
-            "species_set_accuracy": float((verdict["species"] == species).all(dim=1).float().mean()),
-            "per_interaction": per, "samples": len(jobs), "guidance": cfg.gate_guidance, "steps": cfg.sampling_steps}
+def check_config(cfg: PretrainConfig) -> CheckConfig:
+    """The settings of `interinv world check` that measure this pretraining run."""
+    return CheckConfig(gate_samples=cfg.gate_samples, neutral_samples=cfg.neutral_samples, guidance=cfg.gate_guidance,
+                       sampling_steps=cfg.sampling_steps, ti_steps=cfg.ti_steps, ti_samples=cfg.ti_samples,
+                       seed=cfg.seed)
 
 
 def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print, reuse: Path | None = None,
@@ -342,11 +361,11 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
         return result
 
     data = phase("render", lambda: render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, cfg.named_share, log))
-    vae = phase("vae", lambda: _reused_vae(reuse, device) if reuse else train_vae(data, cfg, generator, device, log))
+    vae = phase("vae", lambda: _reused_vae(reuse, data, cfg, device) if reuse else train_vae(data, cfg, generator, device, log))
     scaled = encode_latents(vae, data.images) * vae.config.scaling_factor  # shared by the denoiser and the ControlNet
     pipe = phase("denoiser", lambda: train_denoiser(vae, data, scaled, cfg, generator, log))
     controlnet = phase("controlnet", lambda: train_controlnet(pipe, data, scaled, cfg, generator, log))
-    scorers = phase("scorers", lambda: _reused_scorers(reuse, device) if reuse else
+    scorers = phase("scorers", lambda: _reused_scorers(reuse, vae, data, cfg, device, log) if reuse else
                     _train_scorers(vae, data, cfg, generator, device, log))
     models = WorldModels(pipe, controlnet, *scorers)
     held_out = render_set(cfg.eval_scenes, cfg.eval_scenes // 4, cfg.seed + 1, cfg.named_share, log)
@@ -355,12 +374,14 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
                     held_out.species)
     metrics["scorers_on_vae_reconstructions"] = scorer_accuracy(models, recon)
     metrics["vae_psnr_db"] = vae_psnr(vae, held_out.images)
-    metrics["sanity_gate"] = phase("gate", lambda: sanity_gate(models, cfg, cfg.seed + 2))
+    metrics["check"] = phase("check", lambda: measure(models, check_config(cfg), cfg.named_share, log))
+    metrics["sanity_gate"] = metrics["check"]["gate"]
     metrics["timings_s"] = {**timings, "total": round(time.time() - started, 1)}
     metrics["config"], metrics["device"] = asdict(cfg), _device_name(device)
     out.mkdir(parents=True, exist_ok=True)
     save_world(models, out)
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))
+    write_text_atomic(out / CHECK_FILE, json.dumps(metrics["check"], indent=1))
     write_text_atomic(out / "README.md", model_card(metrics))
     log(json.dumps({k: metrics[k] for k in ("scorers_on_renders", "scorers_on_vae_reconstructions", "sanity_gate")}))
     return metrics
@@ -370,30 +391,54 @@ def _device_name(device: str) -> str:
     return torch.cuda.get_device_name(device) if str(device).startswith("cuda") else f"CPU ({torch.get_num_threads()} threads)"
 
 
-def _reused_vae(folder: Path, device: str):
+def _reused_vae(folder: Path, data: Renders, cfg: PretrainConfig, device: str):
+    """The earlier run's VAE; with per_channel_latents, its latents standardised (a no-op when they already are)."""
     from diffusers import AutoencoderKL
 
     vae = AutoencoderKL.from_pretrained(folder / "vae", **diffusers_load_kwargs(torch.float32))
-    return vae.to(device).eval().requires_grad_(False)
+    vae = vae.to(device).eval().requires_grad_(False)
+    if cfg.per_channel_latents:
+        standardise_latents(vae, data.images[:2048])
+    return vae
 
 
-def _reused_scorers(folder: Path, device: str):
+def _reused_scorers(folder: Path, vae, data: Renders, cfg: PretrainConfig, device: str, log: Log):
+    """The earlier run's scorers; a second interaction scorer is trained when that run has none."""
     from .models import load_scorer
 
-    return tuple(load_scorer(folder / "scorers" / f"{name}.safetensors").to(device)
-                 for name in ("interaction", "species"))
+    scorers = [load_scorer(folder / "scorers" / f"{name}.safetensors").to(device) for name in ("interaction", "species")]
+    second = folder / "scorers" / f"{SECOND_SCORER}.safetensors"
+    if second.is_file():
+        return (*scorers, load_scorer(second).to(device))
+    images, interaction = _scorer_data(vae, data)
+    return (*scorers, _train_second_scorer(images, interaction, cfg, device, log))
+
+
+def _scorer_data(vae, data: Renders) -> tuple[torch.Tensor, torch.Tensor]:
+    """Renders and their VAE reconstructions, as generated images come through the VAE, with their labels."""
+    return torch.cat([data.images, reconstruct(vae, data.images)]), data.interaction.repeat(2)
+
+
+def _train_second_scorer(images: torch.Tensor, interaction: torch.Tensor, cfg: PretrainConfig, device: str,
+                         log: Log) -> SceneClassifier:
+    """An interaction scorer of another architecture, initialised and fed from another seed."""
+    torch.manual_seed(cfg.seed + 1000)
+    generator = torch.Generator().manual_seed(cfg.seed + 1000)
+    pairs = interaction >= 0
+    return train_scorer({"interaction": len(render.INTERACTIONS)}, images[pairs], {"interaction": interaction[pairs]},
+                        cfg, generator, device, "second interaction scorer", log, SECOND_SCORER_SHAPE)
 
 
 def _train_scorers(vae, data: Renders, cfg: PretrainConfig, generator: torch.Generator, device: str, log: Log):
-    """Both scorers see raw renders and their VAE reconstructions, as generated images come through the VAE."""
-    images = torch.cat([data.images, reconstruct(vae, data.images)])
-    interaction, species = data.interaction.repeat(2), data.species.repeat(2, 1)
+    """The interaction scorer, the species scorer and a second interaction scorer."""
+    images, interaction = _scorer_data(vae, data)
+    species = data.species.repeat(2, 1)
     pairs = interaction >= 0
     inter = train_scorer({"interaction": len(render.INTERACTIONS)}, images[pairs], {"interaction": interaction[pairs]},
                          cfg, generator, device, "interaction scorer", log)
     kinds = train_scorer({"species": len(render.SPECIES)}, images, {"species": species}, cfg, generator, device,
                          "species scorer", log)
-    return inter, kinds
+    return inter, kinds, _train_second_scorer(images, interaction, cfg, device, log)
 
 
 def model_card(metrics: dict) -> str:
@@ -409,7 +454,8 @@ def model_card(metrics: dict) -> str:
         "  encoder (width 128, 3 layers, the real CLIP tokenizer, rebuilt offline at load time), UNet",
         f"  ({'/'.join(map(str, cfg['unet_channels']))} channels, cross-attention at 8x8 and 4x4) and a DDIM scheduler.",
         "- `controlnet/`: an openpose ControlNet for the world's skeleton maps.",
-        "- `scorers/`: the interaction classifier and the species-presence classifier (small CNNs).",
+        "- `scorers/`: the interaction classifier, the species-presence classifier and a second interaction",
+        "  classifier of another seed and architecture, which checks the first (small CNNs).",
         "",
         "## Data",
         f"- {cfg['pair_scenes']} two-subject scenes over {len(render.INTERACTIONS)} interactions and "
@@ -431,7 +477,7 @@ def model_card(metrics: dict) -> str:
         "| scorer | on fresh renders | on VAE reconstructions |",
         "|---|---|---|",
     ]
-    for key in ("interaction", "species_set"):
+    for key in metrics["scorers_on_renders"]:
         lines.append(f"| {key} | {metrics['scorers_on_renders'][key]:.1%} | "
                      f"{metrics['scorers_on_vae_reconstructions'][key]:.1%} |")
     lines += [
@@ -445,4 +491,6 @@ def model_card(metrics: dict) -> str:
         *[f"| {name} | {rate:.0%} |" for name, rate in gate["per_interaction"].items()],
         "",
     ]
+    if "check" in metrics:
+        lines += ["## Targets (`interinv world check`)", "", table(metrics["check"])]
     return "\n".join(lines)

@@ -830,6 +830,11 @@ def _compose(
     return Scene(picture, people, masks, tuple(fig.species for fig in figures), label)
 
 
+def presence(species: tuple[str, ...]) -> list[int]:
+    """0/1 per entry of SPECIES: which species a scene shows (the species scorer's label)."""
+    return [int(s in species) for s in SPECIES]
+
+
 def require(value: str, options: tuple[str, ...], what: str) -> None:
     """Raise a user-facing error unless value is one of the world's options."""
     if value not in options:

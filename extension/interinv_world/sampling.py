@@ -31,14 +31,18 @@ def sample_images(pipe, prompts: Sequence[str] | None, seeds: Sequence[int], ste
 
 
 @torch.no_grad()
-def classify(models: WorldModels, images: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Interaction index [N] and species presence [N, S] of uint8 images [N, 3, H, W]."""
+def classify(models: WorldModels, images: torch.Tensor, interaction_scorer=None) -> dict[str, torch.Tensor]:
+    """Interaction index [N] and species presence [N, S] of uint8 images [N, 3, H, W].
+
+    `interaction_scorer`: judge the interaction with this scorer instead of the world's first one.
+    """
+    scorer = interaction_scorer or models.interaction_scorer
     interaction, species = [], []
-    device = next(models.interaction_scorer.parameters()).device
+    device = next(scorer.parameters()).device
     for chunk in images.split(256):
         x = chunk.to(device).float() / 255
         if x.shape[-1] != IMAGE_SIDE:
             x = torch.nn.functional.interpolate(x, size=(IMAGE_SIDE, IMAGE_SIDE), mode="bilinear", antialias=True)
-        interaction.append(models.interaction_scorer(x)["interaction"].argmax(dim=1).cpu())
+        interaction.append(scorer(x)["interaction"].argmax(dim=1).cpu())
         species.append(species_logits_to_sets(models.species_scorer(x)["species"]).cpu())
     return {"interaction": torch.cat(interaction), "species": torch.cat(species)}

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..config import TrainConfig
 from ..errors import InterInvError
 from ..data.exemplars import STAGE1_FILE, Interaction, load_interaction, load_subject_images
-from ..export import ExportInfo, export_interaction, write_snapshot
+from ..export import ExportInfo, PreviewSettings, export_interaction, write_snapshot
 from ..job import Job
 from ..data.prepare import PrepareOptions, default_out, prepare, with_prepared
 from .stages import train_stage1, train_stage2
@@ -109,4 +109,5 @@ def run_training(host, request: TrainRequest, cfg: TrainConfig, job: Job, steps:
         return None
     job.log("exporting embeddings")
     return export_interaction(request.out, {**poses, "r": relation}, host, export_info(interaction, cfg),
-                              pt=request.pt, previews=request.previews, step=cfg.stage2.steps)
+                              pt=request.pt, previews=request.previews, step=cfg.stage2.steps,
+                              preview=PreviewSettings(steps=cfg.preview_steps, size=cfg.resolution))

@@ -195,7 +195,7 @@ def train_stage1(host, images: dict[str, Sequence[SubjectImage]], cfg: TrainConf
 
     def preview(step_no: int) -> None:
         captions = [fill_template(templates[0], o=images[role][0].subject, p=words[role].name) for role in ("p1", "p2")]
-        _preview(host, job, "stage1", step_no, captions, {w.name: w.effective() for w in words.values()}, cfg.resolution)
+        _preview(host, job, "stage1", step_no, captions, {w.name: w.effective() for w in words.values()}, cfg)
 
     stage = Stage("stage1", list(words.values()), scfg, workdir,
                   fingerprint(stage1=cfg.to_dict()["stage1"], name=cfg.name, num_vectors=cfg.num_vectors,
@@ -263,7 +263,7 @@ def train_stage2(host, exemplars: Sequence[Exemplar], poses: dict[str, PseudoWor
 
     def preview(step_no: int) -> None:
         caption = _stage2_caption(exemplars[0], 0, poses, relation)
-        _preview(host, job, "stage2", step_no, [caption], {**frozen, relation.name: relation.effective()}, cfg.resolution)
+        _preview(host, job, "stage2", step_no, [caption], {**frozen, relation.name: relation.effective()}, cfg)
 
     stage = Stage("stage2", [relation], scfg, workdir,
                   fingerprint(stage2=cfg.to_dict()["stage2"], name=cfg.name, num_vectors=cfg.num_vectors,
@@ -322,8 +322,9 @@ def _split_maps(maps: torch.Tensor, counts: dict[str, int]) -> list[torch.Tensor
     return [chunk.mean(dim=1) for chunk in torch.split(maps, list(counts.values()), dim=1)]
 
 
-def _preview(host, job: Job, stage: str, step: int, captions: list[str], vectors, resolution: int) -> None:
-    images = [host.generate(c, seed=i, vectors=vectors, size=(resolution, resolution)) for i, c in enumerate(captions)]
+def _preview(host, job: Job, stage: str, step: int, captions: list[str], vectors, cfg: TrainConfig) -> None:
+    size = (cfg.resolution, cfg.resolution)
+    images = [host.generate(c, seed=i, steps=cfg.preview_steps, vectors=vectors, size=size) for i, c in enumerate(captions)]
     job.preview(stage, step, images, captions)
 
 
