@@ -23,9 +23,9 @@ from interinv.data.demo import write_demo_set  # noqa: E402
 from interinv.export import PreviewSettings, write_previews  # noqa: E402
 from interinv.data.exemplars import load_interaction  # noqa: E402
 from interinv.job import Job  # noqa: E402
-from interinv.testbed import tiny_host  # noqa: E402
-from interinv.engine.run import TrainRequest, export_info, run_training  # noqa: E402
-from interinv.tokens import new_word  # noqa: E402
+from interinv.testing import tiny_host  # noqa: E402
+from interinv.engine.run import TrainRequest, export_info, run  # noqa: E402
+from interinv.core.tokens import new_word  # noqa: E402
 
 
 class StepClock(Job):
@@ -61,10 +61,10 @@ def main() -> None:
         cfg = TrainConfig(name="bench", resolution=args.resolution)
         for stage in (cfg.stage1, cfg.stage2):
             stage.steps, stage.save_every = args.steps, 0
-        request = TrainRequest(exemplars=data / "exemplars", out=Path(tmp) / "out", stage1_images=data / "stage1",
-                               previews=False)
+        request = TrainRequest(exemplars=data / "exemplars", out=Path(tmp) / "out", config=cfg, name=cfg.name,
+                               stage1_images=data / "stage1", previews=False)
         clock = StepClock()
-        run_training(host, request, cfg, clock)
+        run(host, request, clock)
         info = export_info(load_interaction(data / "exemplars"), cfg)
         words = {role: new_word(f"bench_{role}", {"clip_l": host.token_rows(["a"])["clip_l"][0][0]}, 1, None)
                  for role in ("p1", "r", "p2")}

@@ -3,8 +3,8 @@ number of sampling steps, one image per word."""
 
 from conftest import CountingHost, RecordingJob
 from interinv.cli import build_config, parser
-from interinv.export import png_infotext
-from interinv.engine.run import TrainRequest, run_training
+from interinv.formats.infotext import png_infotext
+from interinv.engine.run import TrainRequest, run
 
 
 def test_previews_follow_the_training_resolution_and_the_preview_steps_setting(fresh_host, demo_data, small_config,
@@ -15,8 +15,8 @@ def test_previews_follow_the_training_resolution_and_the_preview_steps_setting(f
     small_config.preview_steps = 3
     small_config.stage2.preview_every = 3
     out = tmp_path / "out"
-    run_training(host, TrainRequest(exemplars=demo_data / "exemplars", out=out, stage1_images=demo_data / "stage1"),
-                 small_config, RecordingJob())
+    run(host, TrainRequest(exemplars=demo_data / "exemplars", out=out, config=small_config, name=small_config.name,
+                           stage1_images=demo_data / "stage1"), RecordingJob())
     assert host.calls and all(kwargs["size"] == (32, 32) and kwargs["steps"] == 3 for _prompt, kwargs in host.calls)
     sidecars = sorted(out.glob("*.preview.png"))
     assert len(sidecars) == 3 and all(Image.open(p).size == (32, 32) for p in sidecars)
