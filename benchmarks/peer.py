@@ -48,7 +48,7 @@ MODELS = {"tiny": 32, "sd15": 512}  # model -> training resolution
 
 def write_model(kind: str, folder: Path) -> Path:
     """The benchmark's model, saved as a diffusers folder."""
-    from interinv.testbed import sd15_shaped_pipeline, tiny_pipeline
+    from interinv.testing import sd15_shaped_pipeline, tiny_pipeline
 
     (tiny_pipeline(seed=0) if kind == "tiny" else sd15_shaped_pipeline(seed=0)).save_pretrained(folder)
     return folder

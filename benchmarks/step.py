@@ -31,7 +31,7 @@ from interinv.hosts.diffusers_host import DiffusersHost  # noqa: E402
 from interinv.job import Job  # noqa: E402
 from interinv.core.noise import timestep_weights  # noqa: E402
 from interinv.engine.stages import noisy_batch, train_stage2  # noqa: E402
-from interinv.testbed import sd15_shaped_pipeline, tiny_pipeline  # noqa: E402
+from interinv.testing import sd15_shaped_pipeline, tiny_pipeline  # noqa: E402
 from interinv.core.tokens import new_word  # noqa: E402
 
 

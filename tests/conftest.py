@@ -21,14 +21,14 @@ def _tokenizer_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def host():
     """A tiny host shared by tests that do not change it (no installed embeddings)."""
-    from interinv.testbed import tiny_host
+    from interinv.testing import tiny_host
 
     return tiny_host(seed=0)
 
 
 @pytest.fixture
 def fresh_host():
-    from interinv.testbed import tiny_host
+    from interinv.testing import tiny_host
 
     return tiny_host(seed=0)
 

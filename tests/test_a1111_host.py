@@ -10,7 +10,7 @@ from standin import boot, demo, webui  # noqa: F401  (fixtures)
 from interinv.config import TrainConfig
 from interinv.errors import InterInvError, TrainingInterrupted
 from interinv.job import Job
-from interinv.engine.run import TrainRequest, run_training
+from interinv.engine.run import TrainRequest, run
 
 
 
@@ -23,8 +23,9 @@ def tiny_config(name="demo_kneel", steps=2):
 
 
 
-def request(demo, out, **kwargs):
-    return TrainRequest(exemplars=demo / "exemplars", out=out, stage1_images=demo / "stage1", **kwargs)
+def request(demo, out, config, **kwargs):
+    return TrainRequest(exemplars=demo / "exemplars", out=out, config=config, name=config.name,
+                        stage1_images=demo / "stage1", **kwargs)
 
 
 def test_both_stages_train_on_the_loaded_checkpoint_and_the_files_load(webui, demo):
@@ -34,7 +35,7 @@ def test_both_stages_train_on_the_loaded_checkpoint_and_the_files_load(webui, de
     out, work = embeddings / "interactions" / "demo_kneel", webui["data_dir"] / "interinv" / "work"
     weights = {k: v.clone() for k, v in webui["model"].state_dict().items()}
     h = host()
-    manifest = run_training(h, request(demo, out, work=work), tiny_config(), Job())
+    manifest = run(h, request(demo, out, tiny_config(), work=work), Job()).manifest
     names = h.install_embeddings([str(p) for p in out.glob("*.safetensors")])
     db = sd_hijack.model_hijack.embedding_db
     assert manifest.parent == out and not db.load_errors
@@ -120,10 +121,10 @@ class StopAfter(Job):
 def test_an_interrupted_job_resumes_from_its_saved_state(webui, demo):
     out = webui["data_dir"] / "interinv" / "demo_kneel"
     with pytest.raises(TrainingInterrupted) as stopped:
-        run_training(host(), request(demo, out), tiny_config(steps=3), StopAfter(1))
+        run(host(), request(demo, out, tiny_config(steps=3)), StopAfter(1))
     assert stopped.value.step == 1
     resumed = StopAfter(10**6)
-    run_training(host(), request(demo, out, resume=True), tiny_config(steps=3), resumed)
+    run(host(), request(demo, out, tiny_config(steps=3), resume=True), resumed)
     assert resumed.seen == 2 + 3  # stage 1 from step 2, then all of stage 2
 
 

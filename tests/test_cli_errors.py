@@ -82,7 +82,7 @@ def test_a_decompression_bomb_exemplar_is_refused_by_name(tmp_path):
 
 
 def test_disk_full_while_saving_an_embedding_says_the_disk_is_full(full_disk):
-    from interinv.export import write_embedding
+    from interinv.formats.embedding_files import write_embedding
 
     with pytest.raises(InterInvError, match="The disk is full: cannot write into .*full.*Free some space"):
         write_embedding(full_disk / "a_r.safetensors", {"clip_l": torch.zeros(64, 768)}, "sd1", {})

@@ -31,7 +31,7 @@ def test_the_model_load_hint_names_the_config_dir_flag(tmp_path):
 
 
 def test_a_malicious_pt_is_refused_without_relaying_torchs_advice(tmp_path):
-    from interinv.export import read_embedding
+    from interinv.formats.embedding_files import read_embedding
 
     path = tmp_path / "evil.pt"
     torch.save({"string_to_param": {"*": torch.ones(1, 8)}, "payload": np.dtype("float64")}, path)

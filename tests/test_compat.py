@@ -30,7 +30,7 @@ def test_drawing_a_skeleton_imports_controlnet_aux_without_its_known_warnings():
 def test_loading_a_diffusers_folder_warns_neither_about_torch_dtype_nor_accelerate(tmp_path):
     folder = str(tmp_path / "model")
     code = (
-        "from interinv.testbed import tiny_pipeline; from interinv.hosts.diffusers_host import load_host\n"
+        "from interinv.testing import tiny_pipeline; from interinv.hosts.diffusers_host import load_host\n"
         f"tiny_pipeline().save_pretrained({folder!r}); load_host({folder!r}, device='cpu', family='sd1')\n"
     )
     stderr = _stderr_of(code)

@@ -32,7 +32,7 @@ from interinv.eval.evaluate import (
     pair_scores,
     subjects_from_prompt,
 )
-from interinv.export import save_png
+from interinv.formats.infotext import save_png
 from interinv.data.pose import Person, PoseImage, write_openpose_json
 from interinv.eval.pose_classifiers import (
     CLASSIFIER_FORMAT,
@@ -360,7 +360,7 @@ def transformers_clip_folder(tmp_path_factory) -> Path:
     """A randomly initialised tiny transformers CLIPModel and its processor, saved to a local folder."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    from interinv.testbed import clip_tokenizer
+    from interinv.hosts.clip_tokenizer import clip_tokenizer
 
     folder = tmp_path_factory.mktemp("transformers-clip")
     small = dict(hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=1)

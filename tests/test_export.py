@@ -7,7 +7,9 @@ from safetensors.torch import save_file
 
 from conftest import RecordingJob
 from interinv.errors import InterInvError
-from interinv.export import ExportInfo, export_interaction, load_manifest, read_embedding
+from interinv.export import ExportInfo, export_interaction
+from interinv.formats.embedding_files import read_embedding
+from interinv.formats.manifest import load_manifest
 from interinv.core.tokens import new_word
 
 

@@ -104,8 +104,8 @@ def test_the_textual_inversion_cards_build_while_an_interaction_trains(webui, de
     from modules import sd_hijack
 
     from interinv.config import TrainConfig
-    from interinv.export import write_embedding
-    from interinv.engine.run import TrainRequest, run_training
+    from interinv.engine.run import TrainRequest, run
+    from interinv.formats.embedding_files import write_embedding
 
     host = a1111_host()
     write_embedding(webui["data_dir"] / "embeddings" / "style.safetensors",
@@ -115,8 +115,8 @@ def test_the_textual_inversion_cards_build_while_an_interaction_trains(webui, de
     for stage in (config.stage1, config.stage2):
         stage.steps, stage.batch_size, stage.preview_every = 2, 2, 1
     job = TextualInversionPageJob()
-    run_training(host, TrainRequest(exemplars=demo / "exemplars", out=webui["data_dir"] / "out",
-                                    stage1_images=demo / "stage1"), config, job)
+    run(host, TrainRequest(exemplars=demo / "exemplars", out=webui["data_dir"] / "out", config=config,
+                           name=config.name, stage1_images=demo / "stage1"), job)
     assert job.cards and all(cards == ["style"] for cards in job.cards)
 
 

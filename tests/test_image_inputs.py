@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from interinv.errors import InterInvError
-from interinv.data.exemplars import Exemplar, load_image, load_interaction, probe_mask
-from interinv.data.masks import read_mask
+from interinv.data.exemplars import Exemplar, load_image, load_interaction
+from interinv.data.masks import probe_mask, read_mask
 from interinv.data.pose import NUM_KEYPOINTS, read_openpose_json
 
 SIDE = 64

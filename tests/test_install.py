@@ -12,7 +12,7 @@ import torch
 from share_helpers import SLUG, make_export
 
 from interinv.errors import InterInvError
-from interinv.export import file_sha256, read_embedding, write_a1111_pt
+from interinv.formats.embedding_files import file_sha256, read_embedding, write_a1111_pt
 from interinv.share.bundle import install_interaction, write_bundle
 
 NAMES = [f"{SLUG}_p1", f"{SLUG}_r", f"{SLUG}_p2"]

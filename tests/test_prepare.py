@@ -62,7 +62,7 @@ def write_folder(folder, poses=None, images=None, spec=None):
 
 @pytest.fixture(scope="module")
 def pose_host():
-    from interinv.testbed import tiny_host
+    from interinv.testing import tiny_host
 
     return CountingHost(tiny_host(with_controlnet=True))
 
@@ -321,11 +321,12 @@ def test_crops_cut_each_subject_from_its_exemplar_without_a_model(tmp_path):
 
 
 def test_train_runs_prepare_when_there_are_no_stage1_images(tmp_path, pose_host, small_config, job):
-    from interinv.engine.run import TrainRequest, run_training
+    from interinv.engine.run import TrainRequest, run
 
     folder = write_folder(tmp_path / "kneel")
-    request = TrainRequest(folder, tmp_path / "out", work=tmp_path / "work", prepare=PrepareOptions(**FAST))
-    manifest = run_training(pose_host, request, small_config, job)
+    request = TrainRequest(folder, tmp_path / "out", config=small_config, name=small_config.name, work=tmp_path / "work",
+                           prepare=PrepareOptions(**FAST))
+    manifest = run(pose_host, request, job).manifest
     assert (folder / "prepared" / "stage1" / "stage1.json").is_file() and manifest.is_file()
     assert (tmp_path / "work" / "state").is_dir() and not (tmp_path / "out" / ".interinv").exists()
 

@@ -14,7 +14,7 @@ from PIL import Image
 from share_helpers import SLUG, FakeHub, a1111_reads, make_export
 
 from interinv.errors import InterInvError
-from interinv.export import file_sha256
+from interinv.formats.embedding_files import file_sha256
 from interinv.share.bundle import install_interaction, push_to_hub, write_bundle
 
 TOKEN = "hf_TESTtokenDoNotLeak0123456789"
@@ -178,7 +178,7 @@ def test_model_card_body_shows_how_to_use_it_in_each_tool(hub, export_dir):
 
 
 def test_diffusers_loads_each_file_the_way_the_card_says(export_dir):
-    from interinv.testbed import tiny_pipeline
+    from interinv.testing import tiny_pipeline
 
     pipe = tiny_pipeline()
     for stem in NAMES:

@@ -102,7 +102,7 @@ def test_snapshots_carry_the_step_in_their_name(host, demo_data, small_config, t
 
     images = load_subject_images(demo_data / "stage1")
     train_stage1(host, images, small_config, tmp_path, RecordingJob(),
-                 export=lambda words, step: write_snapshot(tmp_path / "snapshots", words, "sd1", step))
+                 snapshot=lambda words, step: write_snapshot(tmp_path / "snapshots", words, "sd1", step))
     names = sorted(p.name for p in (tmp_path / "snapshots").iterdir())
     assert names == ["demo_kneel_p1-step000003.safetensors", "demo_kneel_p1-step000006.safetensors",
                      "demo_kneel_p2-step000003.safetensors", "demo_kneel_p2-step000006.safetensors"]
@@ -140,7 +140,7 @@ def test_out_of_memory_is_reported_with_suggestions(fresh_host, demo_data, small
 
 
 def test_v_prediction_models_train(demo_data, small_config, tmp_path):
-    from interinv.testbed import tiny_host
+    from interinv.testing import tiny_host
 
     host = tiny_host(prediction_type="v_prediction")
     assert host.prediction_type == "v_prediction"
@@ -171,9 +171,7 @@ def test_relation_only_training_refuses_the_cross_attention_loss(host, demo_data
 
 def test_relation_only_captions_leave_the_pose_slots_empty():
     from interinv.data.exemplars import Exemplar
-    from interinv.engine.stages import _stage2_caption
-    from interinv.core.tokens import new_word
+    from interinv.engine.stages import stage2_caption
 
-    relation = new_word("kh_r", {"clip_l": torch.zeros(32)}, 1, None)
     exemplar = Exemplar(image=None, subjects=("cat", "dog"), templates=("a photo of a {o1} {p1} {r} a {o2} {p2}",))
-    assert _stage2_caption(exemplar, 0, {}, relation) == "a photo of a cat kh_r a dog"
+    assert stage2_caption(exemplar, 0, {"p1": "", "p2": ""}, "kh_r") == "a photo of a cat kh_r a dog"

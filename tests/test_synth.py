@@ -6,13 +6,12 @@ from conftest import CountingHost
 from PIL import Image
 
 from interinv.errors import InterInvError
-from interinv.export import save_png
+from interinv.formats.infotext import save_png
 from interinv.data.masks import write_mask
 from interinv.data.pose import Person, subject_skeleton
 from interinv.data.synth import (
     CROP_BACKGROUNDS,
     PHOTO_BANK,
-    WORLD_BANK,
     SubjectPose,
     SynthOptions,
     image_seed,
@@ -30,7 +29,7 @@ FIGURE = Person(((0.5, 0.15), (0.5, 0.25), (0.42, 0.25), (0.38, 0.4), (0.36, 0.5
 
 @pytest.fixture(scope="module")
 def pose_host():
-    from interinv.testbed import tiny_host
+    from interinv.testing import tiny_host
 
     return tiny_host(with_controlnet=True)
 
@@ -65,10 +64,6 @@ def test_prompt_bank_repeats_only_after_every_combination():
     combinations = len(PHOTO_BANK.appearances) * len(PHOTO_BANK.backgrounds)
     prompts = prompt_bank("dog", combinations + 1)
     assert len(set(prompts[:combinations])) == combinations and prompts[combinations] == prompts[0]
-
-
-def test_the_world_bank_uses_only_the_subject_word():
-    assert sorted(prompt_bank("robot", 3, bank=WORLD_BANK)) == ["a photo of a robot", "a picture of a robot", "a robot"]
 
 
 def test_image_seeds_are_stable_and_distinct():
@@ -116,7 +111,7 @@ def test_a_host_with_controlnet_can_generate_poses(pose_host):
 
 @pytest.mark.parametrize("field, value, message", [
     ("source", "magic", "Unknown stage-1 source 'magic'. Choose one of: controlnet, crops"),
-    ("prompt_bank", "film", "Unknown prompt bank 'film'. Choose one of: photo, world"),
+    ("prompt_bank", "film", "'prompt_bank' must be a PromptBank"),
     ("per_subject", 0, "'per_subject' must be a whole number of at least 1, got 0"),
     ("steps", 2.5, "'steps' must be a whole number"),
     ("resolution", -8, "'resolution' must be a whole number"),

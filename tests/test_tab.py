@@ -21,7 +21,7 @@ def form(demo, **values):
     """The tab's inputs after the task id: the demo exemplars by server folder, 2 steps per stage at 64 px."""
     defaults = dict(name="demo_kneel", subject1="man", subject2="woman", exemplars=None, folder=str(demo / "exemplars"),
                     poses=None, source=LABEL["crops"], per_subject=1, sample_steps=2, p1=None, p2=None, steps1=2, steps2=2,
-                    resolution=64, preview_every=0, overwrite=False)
+                    resolution=64, preview_every=0, preview_steps=2, overwrite=False)
     defaults.update(values)
     return [defaults[name] for name in FIELDS]
 
@@ -124,3 +124,7 @@ def test_the_buttons_send_the_hidden_task_id_first_and_start_the_progress_js(web
         assert set(buttons[name]["outputs"]) == {ids["interinv_sheet"], ids["interinv_gallery"], ids["interinv_result"]}
     hidden = next(c for c in config["components"] if c["id"] == ids["interinv_task_id"])
     assert hidden["props"]["visible"] is False
+
+
+def test_the_preview_steps_field_sets_the_sampling_steps_of_every_preview(webui, demo):
+    assert tab._spec(*form(demo, preview_steps=7)).config.preview_steps == 7

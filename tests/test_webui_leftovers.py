@@ -45,12 +45,12 @@ class Counting(Job):
 def test_each_export_preview_counts_as_one_image_in_the_console_total_progress(webui, demo):
     from modules import shared
 
-    from interinv.engine.run import TrainRequest, run_training
+    from interinv.engine.run import TrainRequest, run
 
     spec = tiny_spec(demo)
     shared.state.begin(job="task(total)")
-    run_training(a1111_host(), TrainRequest(exemplars=demo / "exemplars", out=webui["data_dir"] / "out",
-                                            stage1_images=demo / "stage1"), spec.config, Counting())
+    run(a1111_host(), TrainRequest(exemplars=demo / "exemplars", out=webui["data_dir"] / "out", config=spec.config,
+                                   name=spec.config.name, stage1_images=demo / "stage1"), Counting())
     bars = shared.total_tqdm.cleared
     assert len(bars) == 3 and all(count == total for count, total in bars), bars
     assert shared.total_tqdm.total is None and shared.state.job_count == spec.config.stage2.steps

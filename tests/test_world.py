@@ -10,7 +10,8 @@ from interinv_world.bench import (QUICK, RELATION_ONLY, TABLE, bootstrap_ci, mer
                                   novel_pairs, run_bench)
 from interinv_world.models import WEIGHTS_DIR, load_world
 from interinv.errors import InterInvError
-from interinv_world.commands import method_overrides, with_settings
+from interinv.config import parse_settings, with_overrides
+from interinv_world.commands import method_overrides
 from interinv_world.pretrain import QUICK as QUICK_PRETRAIN, PretrainConfig, denoising_loss, lr_lambda, pretrain
 
 
@@ -60,17 +61,17 @@ def test_min_snr_weighting_down_weights_only_the_low_noise_steps():
 
 
 def test_pretrain_settings_parse_by_field_type_and_reject_unknown_keys():
-    cfg = with_settings(PretrainConfig(), ["unet_steps=20", "unet_channels=32,64,128", "vae_kl_weight=1e-4"])
+    cfg = with_overrides(PretrainConfig(), parse_settings(["unet_steps=20", "unet_channels=32,64,128", "vae_kl_weight=1e-4"]))
     assert (cfg.unet_steps, cfg.unet_channels, cfg.vae_kl_weight) == (20, (32, 64, 128), 1e-4)
     with pytest.raises(InterInvError, match="unet_stepz"):
-        with_settings(PretrainConfig(), ["unet_stepz=3"])
-    with pytest.raises(InterInvError, match="not a valid int"):
-        with_settings(PretrainConfig(), ["unet_steps=many"])
+        with_overrides(PretrainConfig(), parse_settings(["unet_stepz=3"]))
+    with pytest.raises(InterInvError, match="must be a whole number"):
+        with_overrides(PretrainConfig(), parse_settings(["unet_steps=many"]))
 
 
 def test_method_overrides_reach_only_their_method():
     overrides = method_overrides(["ti:stage2.lr=0.05", "ours:prior.enabled=false"])
-    assert overrides == {"ti": {"stage2.lr": 0.05}, "ours": {"prior.enabled": False}}
+    assert overrides == {"ti": {"stage2.lr": "0.05"}, "ours": {"prior.enabled": "false"}}
     cfg = dataclasses.replace(QUICK, overrides=overrides)
     assert method_config("ti", cfg, ("v", "p")).stage2.lr == 0.05
     assert method_config("reversion", cfg, ("v", "p")).stage2.lr == QUICK.lr
@@ -171,7 +172,7 @@ def test_cached_tokenizer_files_need_no_open_clip(tmp_path, monkeypatch):
     """GPU images and user machines may lack open_clip; once the files exist it is never imported."""
     import sys
 
-    from interinv.testbed import clip_tokenizer, clip_tokenizer_files
+    from interinv.hosts.clip_tokenizer import clip_tokenizer, clip_tokenizer_files
 
     folder = clip_tokenizer_files(tmp_path / "tok")
     monkeypatch.setitem(sys.modules, "open_clip", None)  # any import of it now fails

@@ -7,7 +7,9 @@ import pytest
 
 from interinv.errors import InterInvError
 from interinv.data.pose import read_openpose_json, write_openpose_json
+from interinv.data.synth import prompt_bank
 from interinv_world import grammar, render
+from interinv_world.prompts import WORLD_BANK
 
 
 def test_same_seed_gives_identical_pixels_and_keypoints():
@@ -115,7 +117,7 @@ def test_every_grammar_word_is_a_known_word():
 
 
 def test_grammar_words_are_single_clip_tokens():
-    from interinv.testbed import clip_tokenizer
+    from interinv.hosts.clip_tokenizer import clip_tokenizer
 
     tokenizer = clip_tokenizer()
     words = set(grammar.VERBS) | set(grammar.PREPOSITIONS) | set(grammar.OTHER_WORDS) | set(render.SPECIES)
@@ -131,3 +133,7 @@ def _dilate(mask: np.ndarray, steps: int) -> np.ndarray:
         grown[:, 1:] |= grown[:, :-1]
         grown[:, :-1] |= grown[:, 1:]
     return grown
+
+
+def test_the_world_bank_uses_only_the_subject_word():
+    assert sorted(prompt_bank("robot", 3, bank=WORLD_BANK)) == ["a photo of a robot", "a picture of a robot", "a robot"]

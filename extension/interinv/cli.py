@@ -11,15 +11,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .config import TrainConfig, config_from_dict
+from .config import TrainConfig, config_from_dict, parse_settings, with_overrides
 from .errors import InterInvError, TrainingInterrupted
 from .job import Job
-from interinv_world.commands import add_world_commands
-from interinv_world.demo import DemoConfig
-from interinv_world.grammar import HELD_OUT
-from interinv_world.models import WEIGHTS_DIR
 
-TINY_MODEL = "interinv:tiny"  # the built-in tiny random model (tests)
+# Parsing and --help import neither torch nor the world: every heavy import is inside the command that needs it.
+TINY_MODEL = "interinv:tiny"  # the tiny random model of interinv.testing (tests, an offline smoke test)
+DEFAULTS = TrainConfig()
 
 
 class CliJob(Job):
@@ -39,7 +37,7 @@ class CliJob(Job):
         self.bar.update(step - self.bar.n)
 
     def preview(self, stage, step, images, captions) -> None:
-        from .export import save_png
+        from .formats.infotext import save_png
 
         for index, (image, caption) in enumerate(zip(images, captions)):
             if self.preview_dir is not None:
@@ -80,57 +78,71 @@ def positive_int(text: str) -> int:
 # --- argument groups ----------------------------------------------------------------------------
 def _model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help=f"diffusers folder, .safetensors/.ckpt file, hub id, or {TINY_MODEL}")
-    parser.add_argument("--config-dir", help="diffusers folder whose configs serve a single-file checkpoint offline")
-    parser.add_argument("--controlnet", help="openpose ControlNet folder or hub id (stage-1 synthesis)")
-    parser.add_argument("--family", choices=("sd1", "sd2"), help="model family when it cannot be detected")
+    parser.add_argument("--config-dir", help="diffusers folder whose configs serve a single-file checkpoint offline "
+                                             "(default: the configs shipped with diffusers)")
+    parser.add_argument("--controlnet", help="openpose ControlNet folder or hub id for stage-1 synthesis (default: none)")
+    parser.add_argument("--family", choices=("sd1", "sd2"), help="model family when it cannot be detected "
+                                                                 "(default: detected from the text encoder's width)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+                        help="weights and autocast precision (default: auto, fp16 on a GPU, fp32 on the CPU)")
 
 
 def _train_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="JSON file of TrainConfig options (see interinv/config.py)")
-    parser.add_argument("--name", help="interaction name: files are NAME_p1, NAME_r, NAME_p2")
-    parser.add_argument("--resolution", type=int)
-    parser.add_argument("--num-vectors", type=int)
-    parser.add_argument("--steps1", type=int, help="stage-1 steps")
-    parser.add_argument("--steps2", type=int, help="stage-2 steps")
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--save-every", type=int, help="save a resumable state and snapshots every N steps")
-    parser.add_argument("--preview-every", type=int, help="write preview images every N steps")
-    parser.add_argument("--ca-weight", type=float, help="λ of the cross-attention loss (0 = off)")
-    parser.add_argument("--no-prior", action="store_true", help="ablation: no AdaIN priors")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    parser.add_argument("--restart", action="store_true", help="discard saved states and start over")
-    parser.add_argument("--pt", action="store_true", help="also write A1111 .pt files")
-    parser.add_argument("--quiet", action="store_true")
+    stage1, stage2 = DEFAULTS.stage1, DEFAULTS.stage2
+    parser.add_argument("--config", help="JSON file of TrainConfig options, nested like interinv/config.py (default: none)")
+    parser.add_argument("--name", help="interaction name: files are NAME_p1, NAME_r, NAME_p2 (default: the name in "
+                                       f"interaction.json, else {DEFAULTS.name})")
+    parser.add_argument("--resolution", type=int, help=f"training image side in pixels (default {DEFAULTS.resolution})")
+    parser.add_argument("--num-vectors", type=int, help=f"vectors per pseudo-word (default {DEFAULTS.num_vectors})")
+    parser.add_argument("--steps1", type=int, help=f"stage-1 steps (default {stage1.steps})")
+    parser.add_argument("--steps2", type=int, help=f"stage-2 steps (default {stage2.steps})")
+    parser.add_argument("--batch-size", type=int, help=f"samples per step of both stages (default {stage1.batch_size})")
+    parser.add_argument("--seed", type=int, help=f"seed of both stages (and of prepare's images) (default {stage1.seed})")
+    parser.add_argument("--save-every", type=int, help="save a resumable state and snapshots every N steps "
+                                                       f"(default {stage1.save_every})")
+    parser.add_argument("--preview-every", type=int, help="write preview images every N steps (default "
+                                                          f"{stage1.preview_every}: none)")
+    parser.add_argument("--preview-steps", type=int, help="sampling steps of each preview image "
+                                                          f"(default {DEFAULTS.preview_steps})")
+    parser.add_argument("--ca-weight", type=float, help=f"λ of the cross-attention loss, 0 = off (default {stage2.ca_weight})")
+    parser.add_argument("--no-prior", action="store_true", help="ablation: no AdaIN priors (default: priors on)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="any TrainConfig option by its dotted key, e.g. stage2.ca_weight=0.02 or prior.verbs=NAME; "
+                             "repeatable, applied after the other options (default: none)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run (default: off)")
+    parser.add_argument("--restart", action="store_true", help="discard saved states and start over (default: off)")
+    parser.add_argument("--pt", action="store_true", help="also write A1111 .pt files (default: off)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or log lines (default: off)")
+
+
+# The dotted keys each training flag sets; --set reaches every other option the same way.
+FLAG_KEYS = {"resolution": ("resolution",), "num_vectors": ("num_vectors",),
+             "steps1": ("stage1.steps",), "steps2": ("stage2.steps",),
+             "batch_size": ("stage1.batch_size", "stage2.batch_size"), "seed": ("stage1.seed", "stage2.seed"),
+             "save_every": ("stage1.save_every", "stage2.save_every"),
+             "preview_every": ("stage1.preview_every", "stage2.preview_every"), "ca_weight": ("stage2.ca_weight",),
+             "preview_steps": ("preview_steps",)}
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
+    """--config, then the flags, then --set: one dotted-key override of TrainConfig (--name goes to the request)."""
     cfg = TrainConfig()
     if args.config:
         try:
             cfg = config_from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")), str(args.config))
         except (OSError, json.JSONDecodeError) as exc:
             raise InterInvError(f"Cannot read --config '{args.config}': {exc}.") from exc
-    for attr, target in (("name", "name"), ("resolution", "resolution"), ("num_vectors", "num_vectors")):
-        if getattr(args, attr) is not None:
-            setattr(cfg, target, getattr(args, attr))
-    for stage, steps in ((cfg.stage1, args.steps1), (cfg.stage2, args.steps2)):
-        stage.steps = steps if steps is not None else stage.steps
-        for attr in ("batch_size", "seed", "save_every", "preview_every"):
-            if getattr(args, attr) is not None:
-                setattr(stage, attr, getattr(args, attr))
-    if args.ca_weight is not None:
-        cfg.stage2.ca_weight = args.ca_weight
+    flags = {key: getattr(args, attr) for attr, keys in FLAG_KEYS.items() for key in keys if getattr(args, attr) is not None}
     if args.no_prior:
-        cfg.prior.enabled = False
-    return cfg
+        flags["prior.enabled"] = False
+    cfg = with_overrides(cfg, flags, "the command line")
+    return with_overrides(cfg, parse_settings(args.set), "--set")
 
 
 def load_model(args: argparse.Namespace):
     if args.model == TINY_MODEL:
-        from .testbed import tiny_host
+        from .testing import tiny_host
 
         return tiny_host(with_controlnet=True)
     from .hosts.diffusers_host import load_host
@@ -139,21 +151,26 @@ def load_model(args: argparse.Namespace):
                      family=args.family, config=args.config_dir)
 
 
+def _command(sub, name: str, text: str, run) -> argparse.ArgumentParser:
+    """A subcommand whose one-line description shows in `interinv --help` and atop its own --help."""
+    command = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+    command.set_defaults(run=run)
+    return command
+
+
 # --- commands ---------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from .engine.run import TrainRequest, run_training
+    from .engine.run import TrainRequest, run
 
-    cfg = build_config(args)
-    if args.name is None:
-        from .data.exemplars import load_interaction
-
-        cfg.name = load_interaction(args.folder).name or cfg.name
-    request = TrainRequest(Path(args.folder), Path(args.out), Path(args.stage1_images) if args.stage1_images else None,
-                           args.resume, args.restart, args.pt,
-                           prepare=_prepare_options(args))
-    steps = {"train": ("stage1", "stage2", "export"), "stage1": ("stage1",), "stage2": ("stage2",), "export": ("export",)}[args.command]
-    manifest = _run_job(args, lambda job: run_training(load_model(args), request, cfg, job, steps))
-    print(f"Wrote {manifest}" if manifest else f"Finished {', '.join(steps)}; the state is in {args.out}/.interinv")
+    phases = {"train": ("prepare", "stage1", "stage2", "export"), "stage1": ("prepare", "stage1"),
+              "stage2": ("prepare", "stage2"), "export": ("prepare", "export")}[args.command]
+    request = TrainRequest(exemplars=Path(args.folder), out=Path(args.out), config=build_config(args), name=args.name,
+                           stage1_images=Path(args.stage1_images) if args.stage1_images else None,
+                           resume=args.resume, restart=args.restart, pt=args.pt, prepare=_prepare_options(args),
+                           phases=phases)
+    outcome = _run_job(args, lambda job: run(load_model(args), request, job))
+    done = ", ".join(phase for phase in phases if phase != "prepare")
+    print(f"Wrote {outcome.manifest}" if outcome.manifest else f"Finished {done}; the state is in {args.out}/.interinv")
     return 0
 
 
@@ -170,6 +187,7 @@ def _run_job(args, work):
 def cmd_demo(args: argparse.Namespace) -> int:
     from interinv_world.demo import run_demo
     from interinv_world.models import load_world
+    from interinv_world.settings import DemoConfig
 
     cfg = DemoConfig(**{k: getattr(args, k) for k in ("interaction", "steps", "samples", "seed") if getattr(args, k) is not None})
     report = _run_job(args, lambda job: run_demo(load_world(Path(args.weights)), Path(args.out), cfg, job))
@@ -185,7 +203,8 @@ def preview_grid(host, out: Path, prompt: str, seeds, steps: int, target: Path |
     """Install the exported files in the host, render the prompt for each seed, save one PNG grid."""
     from PIL import Image
 
-    from .export import load_manifest, save_png
+    from .formats.infotext import save_png
+    from .formats.manifest import load_manifest
 
     manifest = load_manifest(out)
     folder = Path(manifest["_folder"])
@@ -220,8 +239,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from .export import embedding_problems, read_embedding
-    from .hosts.base import FAMILY_BY_WIDTH
+    from .formats.embedding_files import embedding_problems, read_embedding
+    from .formats.families import FAMILY_BY_WIDTH
 
     emb = read_embedding(args.file)
     family = emb.metadata.get("interinv.family") or FAMILY_BY_WIDTH.get(next(iter(emb.widths.values())), "?")
@@ -265,22 +284,22 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def _share_commands(sub) -> None:
-    bundle = sub.add_parser("bundle", help="write a Civitai-ready zip of an exported interaction")
+    bundle = _command(sub, "bundle", "write a Civitai-ready zip of an exported interaction", cmd_bundle)
     bundle.add_argument("out", help="output folder of 'interinv train'")
     bundle.add_argument("--zip", required=True, help="the zip file to write")
-    bundle.set_defaults(run=cmd_bundle)
-    push = sub.add_parser("push", help="upload an exported interaction to the Hugging Face Hub (one commit)")
-    push.add_argument("out")
-    push.add_argument("--repo", required=True, help="user/name")
-    push.add_argument("--private", action="store_true")
-    push.set_defaults(run=cmd_push)
-    install = sub.add_parser("install", help="install a bundle zip, Hub repo id or folder into a WebUI embeddings folder")
-    install.add_argument("source")
-    install.add_argument("--embeddings-dir", required=True)
-    install.add_argument("--family", choices=("sd1", "sd2", "sdxl"), help="refuse files of another family")
-    install.add_argument("--width", type=int, help="refuse files of another token width (768, 1024, ...)")
-    install.add_argument("--force", action="store_true", help="overwrite an installed interaction")
-    install.set_defaults(run=cmd_install)
+    push = _command(sub, "push", "upload an exported interaction to the Hugging Face Hub (one commit)", cmd_push)
+    push.add_argument("out", help="output folder of 'interinv train'")
+    push.add_argument("--repo", required=True, help="the Hub repository, user/name")
+    push.add_argument("--private", action="store_true", help="create the repository private (default: public)")
+    install = _command(sub, "install", "install a bundle zip, Hub repo id or folder into a WebUI embeddings folder",
+                       cmd_install)
+    install.add_argument("source", help="a bundle zip, a Hub repo id (user/name) or an exported folder")
+    install.add_argument("--embeddings-dir", required=True, help="the WebUI's embeddings folder")
+    install.add_argument("--family", choices=("sd1", "sd2", "sdxl"),
+                         help="refuse files of another family (default: accept any)")
+    install.add_argument("--width", type=int, help="refuse files of another token width, 768, 1024, ... "
+                                                   "(default: accept any)")
+    install.add_argument("--force", action="store_true", help="overwrite an installed interaction (default: off)")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -288,7 +307,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from .atomic import write_text_atomic
     from .eval.evaluate import CLIP_BATCH_SIZE, DEFAULT_CLIP_ARCH, collect_samples, evaluate, format_report, load_clip
-    from .export import load_manifest
+    from .formats.manifest import load_manifest
     from .eval.pose_classifiers import POSE_KP, POSE_S, load_classifier, train_from_folder
     from .data.pose_detectors import get_detector
 
@@ -324,24 +343,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _eval_commands(sub) -> None:
-    run = sub.add_parser("eval", help="score generated images: CLIP-T, CLIP-S, Pose-S, Pose-KP (x100, mean ± 95%% CI)")
+    run = _command(sub, "eval", "score generated images: CLIP-T, CLIP-S, Pose-S, Pose-KP (x100, mean ± 95%% CI)",
+                   cmd_eval)
     run.add_argument("images", help="folder of generated images; each prompt from its PNG infotext or <image>.txt")
     run.add_argument("--embeddings", required=True, help="output folder of 'interinv train' (or its .interaction.json)")
-    run.add_argument("--clip", help="local CLIP: transformers folder, open_clip folder or open_clip checkpoint file")
+    run.add_argument("--clip", help="local CLIP: transformers folder, open_clip folder or open_clip checkpoint file "
+                                    "(default: no CLIP scores)")
     run.add_argument("--clip-arch", help="open_clip architecture of a checkpoint file (default: ViT-L-14-quickgelu, "
                                          "OpenAI's ViT-L/14)")
     run.add_argument("--description", help="the interaction in words for CLIP-T (default: the manifest's description)")
-    run.add_argument("--pose-s", help="Pose-S classifier file (safetensors, from --train-classifiers)")
-    run.add_argument("--pose-kp", help="Pose-KP classifier file (safetensors, from --train-classifiers)")
+    run.add_argument("--pose-s", help="Pose-S classifier file, safetensors from --train-classifiers (default: none)")
+    run.add_argument("--pose-kp", help="Pose-KP classifier file, safetensors from --train-classifiers (default: none)")
     run.add_argument("--train-classifiers", metavar="FOLDER",
-                     help="train both pose classifiers on FOLDER/<interaction>/ exemplar folders, then score with them")
-    run.add_argument("--classifiers-out", default="pose-classifiers", help="where --train-classifiers saves them")
-    run.add_argument("--pose-detector", help="detector for images without <image>.json poses, e.g. openpose")
-    run.add_argument("--pose-detector-path", help="local folder of the detector's weights")
+                     help="train both pose classifiers on FOLDER/<interaction>/ exemplar folders, then score with them "
+                          "(default: none)")
+    run.add_argument("--classifiers-out", default="pose-classifiers",
+                     help="where --train-classifiers saves them (default: pose-classifiers)")
+    run.add_argument("--pose-detector", help="detector for images without <image>.json poses, e.g. openpose "
+                                             "(default: none; the pose metrics then need every image's pose JSON)")
+    run.add_argument("--pose-detector-path", help="local folder or hub id of the detector's weights (default: the detector's own)")
     run.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
-    run.add_argument("--batch-size", type=int, help="images per CLIP batch")
-    run.add_argument("--json", metavar="FILE", help="also write every number (per image too) as JSON; '-' prints it")
-    run.set_defaults(run=cmd_eval)
+    run.add_argument("--batch-size", type=int, help="images per CLIP batch (default 8)")
+    run.add_argument("--json", metavar="FILE", help="also write every number (per image too) as JSON; '-' prints it "
+                                                     "(default: none)")
 
 
 # --- prepare ---------------------------------------------------------------------------------------
@@ -357,7 +381,9 @@ def _prepare_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-steps", type=int, help="sampling steps per stage-1 image (default 20)")
     parser.add_argument("--guidance", type=float, help="guidance scale of the stage-1 images (default 7.5)")
     parser.add_argument("--image-size", type=int, help="stage-1 image side in pixels (default: the model's native size)")
-    parser.add_argument("--prompt-bank", help="stage-1 prompts: photo (clothes x places, default) or world (subject only)")
+    parser.add_argument("--prompt-bank", choices=("photo", "world"),
+                        help="stage-1 prompts: photo (clothes x places) or world (subject words only, for the "
+                             "interaction world) (default: photo)")
 
 
 def _prepare_options(args: argparse.Namespace):
@@ -366,8 +392,17 @@ def _prepare_options(args: argparse.Namespace):
     given = {"per_subject": args.per_subject, "source": args.source, "sam": args.sam, "sam_type": args.sam_type,
              "detector": args.detector, "annotator": args.annotator, "steps": args.sample_steps,
              "guidance": args.guidance, "resolution": args.image_size, "seed": args.seed,
-             "prompt_bank": args.prompt_bank}
+             "prompt_bank": _prompt_bank(args.prompt_bank)}
     return PrepareOptions(**{key: value for key, value in given.items() if value is not None})
+
+
+def _prompt_bank(name: str | None):
+    """The bank of a --prompt-bank name; None keeps the default (photo)."""
+    if name == "world":
+        from interinv_world.prompts import WORLD_BANK
+
+        return WORLD_BANK
+    return None
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -386,55 +421,56 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _prepare_commands(sub) -> None:
-    run = sub.add_parser("prepare", help="poses, masks, stage-1 images and a contact sheet for an exemplar folder")
+    run = _command(sub, "prepare", "poses, masks, stage-1 images and a contact sheet for an exemplar folder", cmd_prepare)
     run.add_argument("folder", help="interaction folder: images + interaction.json")
     run.add_argument("--out", help="output folder (default: FOLDER/prepared, where train finds it)")
     run.add_argument("--seed", type=int, help="base seed of the stage-1 images (default 0)")
-    run.add_argument("--quiet", action="store_true")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or log lines (default: off)")
     _model_args(run)
     _prepare_args(run)
-    run.set_defaults(run=cmd_prepare)
 
 
 def parser() -> argparse.ArgumentParser:
+    from interinv_world.commands import add_world_commands
+    from interinv_world.grammar import HELD_OUT
+    from interinv_world.settings import WEIGHTS_DIR, DemoConfig
+
     root = argparse.ArgumentParser(prog="interinv", description="Learn an interaction between two subjects.")
     sub = root.add_subparsers(dest="command", required=True)
     for name, text in (("train", "run both stages and export the three embeddings"),
                        ("stage1", "learn only the pose words P1, P2"),
                        ("stage2", "learn only the relation word R (stage 1 must have finished)"),
                        ("export", "write the embeddings of finished stages again")):
-        train = sub.add_parser(name, help=text)
+        train = _command(sub, name, text, cmd_train)
         train.add_argument("folder", help="interaction folder: images + interaction.json")
-        train.add_argument("--out", required=True)
-        train.add_argument("--stage1-images", help="single-subject images: p1/, p2/ (+ stage1.json)")
+        train.add_argument("--out", required=True, help="where the embeddings, manifest and previews are written")
+        train.add_argument("--stage1-images", help="single-subject images: p1/, p2/ (+ stage1.json) (default: "
+                                                   "FOLDER/stage1, FOLDER/prepared/stage1 or OUT/stage1)")
         _model_args(train)
         _train_args(train)
         _prepare_args(train)
-        train.set_defaults(run=cmd_train)
-    demo = sub.add_parser("demo", help="learn a held-out interaction of the bundled interaction world (CPU minutes)")
-    demo.add_argument("--out", default="interinv-demo")
-    demo.add_argument("--weights", default=str(WEIGHTS_DIR), help="a folder written by 'interinv world pretrain'")
-    demo.add_argument("--interaction", choices=HELD_OUT, help=f"default: {DemoConfig.interaction}")
+    demo = _command(sub, "demo", "learn a held-out interaction of the bundled interaction world (CPU minutes)", cmd_demo)
+    demo.add_argument("--out", default="interinv-demo", help="output folder (default: interinv-demo)")
+    demo.add_argument("--weights", default=str(WEIGHTS_DIR),
+                      help="a folder written by 'interinv world pretrain' (default: the bundled world)")
+    demo.add_argument("--interaction", choices=HELD_OUT, help=f"the interaction to learn (default: {DemoConfig.interaction})")
     demo.add_argument("--steps", type=int, help=f"optimizer steps over both stages (default {DemoConfig.steps})")
-    demo.add_argument("--samples", type=int, help="images per row of the comparison grid")
-    demo.add_argument("--seed", type=int)
-    demo.add_argument("--quiet", action="store_true")
-    demo.set_defaults(run=cmd_demo)
-    generate = sub.add_parser("generate", help="render a prompt with exported embeddings into a PNG grid")
+    demo.add_argument("--samples", type=int, help=f"images per row of the comparison grid (default {DemoConfig.samples})")
+    demo.add_argument("--seed", type=int, help=f"seed of the exemplars, training and samples (default {DemoConfig.seed})")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar or log lines (default: off)")
+    generate = _command(sub, "generate", "render a prompt with exported embeddings into a PNG grid", cmd_generate)
     _model_args(generate)
     generate.add_argument("--embeddings", required=True, help="output folder of 'interinv train'")
     generate.add_argument("--prompt", required=True, help='e.g. "a cat {p1} {r} a dog {p2}"')
-    generate.add_argument("--out", default="grid.png")
-    generate.add_argument("--seeds", type=positive_int, default=4, help="images in the grid (seeds 0..N-1)")
-    generate.add_argument("--steps", type=positive_int, default=25, help="sampling steps per image")
-    generate.set_defaults(run=cmd_generate)
-    inspect = sub.add_parser("inspect", help="show an embedding file's format, shape and metadata")
-    inspect.add_argument("file")
-    inspect.set_defaults(run=cmd_inspect)
-    init = sub.add_parser("init", help="write an interaction.json template for a folder of images")
-    init.add_argument("folder")
-    init.add_argument("--subjects", nargs=2, metavar=("O1", "O2"), default=("person", "person"))
-    init.set_defaults(run=cmd_init)
+    generate.add_argument("--out", default="grid.png", help="the PNG grid to write (default: grid.png)")
+    generate.add_argument("--seeds", type=positive_int, default=4, help="images in the grid, seeds 0..N-1 (default 4)")
+    generate.add_argument("--steps", type=positive_int, default=25, help="sampling steps per image (default 25)")
+    inspect = _command(sub, "inspect", "show an embedding file's format, shape and metadata", cmd_inspect)
+    inspect.add_argument("file", help="an embedding file: .safetensors, .pt or .bin")
+    init = _command(sub, "init", "write an interaction.json template for a folder of images", cmd_init)
+    init.add_argument("folder", help="the folder of exemplar images")
+    init.add_argument("--subjects", nargs=2, metavar=("O1", "O2"), default=("person", "person"),
+                      help="the two subject words (default: person person)")
     _share_commands(sub)
     _prepare_commands(sub)
     _eval_commands(sub)

@@ -8,9 +8,11 @@ import math
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Mapping, TypeVar
 
 from .errors import InterInvError
+
+C = TypeVar("C")
 
 STAGE1_TEMPLATES = ("a photo of a {o} {p}", "a {o} {p}", "a picture of a {o} {p}", "a close photo of a {o} {p}")
 STAGE2_TEMPLATES = ("a photo of a {o1} {p1} {r} a {o2} {p2}", "a {o1} {p1} {r} a {o2} {p2}")
@@ -67,6 +69,7 @@ class TrainConfig:
     num_vectors: int = 1  # vectors per pseudo-word
     resolution: int = 512  # training image side in pixels (images are resized to a square)
     pose_init: str = ""  # a word whose embedding starts P1 and P2 (e.g. "kneeling"); "" = the verb mean
+    preview_steps: int = 20  # sampling steps of each preview image (rendered at `resolution`)
     prior: PriorConfig = field(default_factory=PriorConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     stage1: Stage1Config = field(default_factory=Stage1Config)
@@ -76,36 +79,81 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def config_from_dict(data: dict[str, Any], source: str = "config") -> TrainConfig:
+def config_from_dict(data: Mapping[str, Any], source: str = "config") -> TrainConfig:
     """A TrainConfig from nested dicts; unknown keys are errors that name the field."""
-    return _build(TrainConfig, data, source)
+    return with_overrides(TrainConfig(), _dotted(data, source), source)
 
 
-def _build(cls, data: dict[str, Any], where: str):
-    if not isinstance(data, dict):
-        raise InterInvError(f"{where} must be a JSON object, got {type(data).__name__}.")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
+# --- the one override mechanism: dotted keys (stage2.ca_weight=0.02) ------------------------------------
+class Text(str):
+    """A value typed on a command line: parsed as its option's type. Other strings (JSON) must already be of it."""
+
+
+def parse_settings(settings: Iterable[str], flag: str = "--set") -> dict[str, Text]:
+    """KEY=VALUE strings (a command line's --set) as {dotted key: value text}."""
+    parsed = {}
+    for setting in settings:
+        key, sep, text = setting.partition("=")
+        if not sep or not key.strip():
+            raise InterInvError(f"{flag} '{setting}': expected KEY=VALUE, e.g. stage2.ca_weight=0.02.")
+        parsed[key.strip()] = Text(text)
+    return parsed
+
+
+def with_overrides(cfg: C, overrides: Mapping[str, Any], source: str = "--set") -> C:
+    """A copy of the dataclass `cfg` with each dotted key set, checked against the field's declared type."""
+    for key, value in overrides.items():
+        cfg = _replaced(cfg, key.split("."), value, key, source)
+    return cfg
+
+
+def _label(source: str, key: str) -> str:
+    """`config.stage2.lr` for a JSON object's option, `stage2.lr (--set)` for a command line's."""
+    return f"{source}.{key}" if source.isidentifier() else f"{key} ({source})"
+
+
+def _dotted(data: Mapping[str, Any], where: str, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise InterInvError(f"{where}{'.' + prefix[:-1] if prefix else ''} must be a JSON object, got "
+                            f"{type(data).__name__}.")
+    flat = {}
     for key, value in data.items():
-        if key not in fields:
-            raise InterInvError(f"Unknown option '{where}.{key}'. Known options: {', '.join(fields)}.")
-        default = fields[key].default_factory() if fields[key].default_factory is not dataclasses.MISSING else None
-        if dataclasses.is_dataclass(default):
-            kwargs[key] = _build(type(default), value, f"{where}.{key}")
-        else:
-            kwargs[key] = _typed(value, hints[key], f"{where}.{key}")
-    return cls(**kwargs)
+        flat.update(_dotted(value, where, f"{prefix}{key}.") if isinstance(value, Mapping) else {prefix + key: value})
+    return flat
+
+
+def _replaced(cfg, path: list[str], value: Any, key: str, source: str):
+    fields = [f.name for f in dataclasses.fields(cfg)]
+    if path[0] not in fields:
+        group = key[: -len(".".join(path))].rstrip(".")
+        raise InterInvError(f"Unknown option '{_label(source, key)}'. Known options{' of ' + group if group else ''}: "
+                            f"{', '.join(fields)}.")
+    current = getattr(cfg, path[0])
+    if dataclasses.is_dataclass(current):
+        if len(path) == 1:
+            raise InterInvError(f"'{_label(source, key)}' is a group of options: set its fields, e.g. {key}."
+                                f"{dataclasses.fields(current)[0].name}=..., or give a JSON object.")
+        return dataclasses.replace(cfg, **{path[0]: _replaced(current, path[1:], value, key, source)})
+    if len(path) > 1:
+        raise InterInvError(f"Unknown option '{_label(source, key)}': '{path[0]}' has no fields.")
+    kind = typing.get_type_hints(type(cfg))[path[0]]
+    return dataclasses.replace(cfg, **{path[0]: _typed(value, kind, _label(source, key))})
 
 
 def _typed(value: Any, hint: Any, where: str) -> Any:
-    """`value` as the option's declared type (a list for a tuple, an int for a float); else an error naming it."""
+    """`value` as the option's declared type (a list for a tuple, an int for a float); else an error naming it.
+
+    Command-line `Text` is parsed first: true/false, numbers, `a,b` or JSON lists, none/null.
+    """
     kinds = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    kind = next(k for k in kinds if k is not type(None))
+    if isinstance(value, Text):
+        value = _parsed(value, kind, nullable=type(None) in kinds)
     if value is None and type(None) in kinds:
         return None
-    kind = next(k for k in kinds if k is not type(None))
     if typing.get_origin(kind) is tuple:
-        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        element = (typing.get_args(kind) or (str,))[0]
+        if isinstance(value, (list, tuple)) and all(isinstance(v, element) and not isinstance(v, bool) for v in value):
             return tuple(value)
     elif kind is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
@@ -116,3 +164,19 @@ def _typed(value: Any, hint: Any, where: str) -> Any:
     expected = "a list of strings" if typing.get_origin(kind) is tuple else names.get(kind, kind.__name__)
     raise InterInvError(f"Option '{where}' must be {expected}{' or null' if type(None) in kinds else ''}, "
                         f"got {json.dumps(value)[:80]}.")
+
+
+def _parsed(text: Text, kind: Any, nullable: bool) -> Any:
+    """Command-line text as a value of `kind`, or the text itself when it does not parse (the check then says so)."""
+    if nullable and text.lower() in ("none", "null"):
+        return None
+    if typing.get_origin(kind) is tuple:
+        items = json.loads(text) if text.lstrip().startswith("[") else text.split(",")
+        element = (typing.get_args(kind) or (str,))[0]
+        return [_parsed(Text(item), element, nullable=False) if isinstance(item, str) else item for item in items]
+    if kind is bool:
+        return {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}.get(text.lower(), str(text))
+    try:
+        return kind(text) if kind in (int, float) else str(text)
+    except ValueError:
+        return str(text)

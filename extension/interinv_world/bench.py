@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,30 +20,22 @@ import torch
 from PIL import Image
 
 from interinv.atomic import write_text_atomic
-from interinv.config import TrainConfig
+from interinv.config import TrainConfig, with_overrides
 from interinv.errors import InterInvError
-from interinv.data.exemplars import fill_template, load_interaction, load_subject_images
-from interinv.export import save_png
+from interinv.data.exemplars import fill_template
+from interinv.engine.run import TrainRequest, run
+from interinv.formats.infotext import save_png
+from interinv.hosts.base import Host
 from interinv.job import Job
 from interinv.data.masks import union_mask, write_mask
 from interinv.data.pose import write_openpose_json
-from interinv.engine.stages import train_stage1, train_stage2
 from interinv.core.tokens import token_names
 from . import grammar, render
 from .models import IMAGE_SIDE, WorldModels
+from .prompts import WORLD_BANK
+from .settings import METHOD_TITLES, METHODS, RELATION_ONLY
 from .sampling import classify, sample_images
 
-METHODS = ("prompt", "ti", "reversion", "ours", "ours_no_prior", "ours_no_stage1", "ours_no_ca")
-METHOD_TITLES = {
-    "prompt": "prompt only (neutral caption)",
-    "ti": "Textual Inversion ([R], init 'and', no prior, uniform t)",
-    "reversion": "ReVersion-style ([R] + steering loss, importance t)",
-    "ours": "ours, full",
-    "ours_no_prior": "ours without the priors",
-    "ours_no_stage1": "ours without stage 1 ([R] of three vectors)",
-    "ours_no_ca": "ours without L_CA",
-}
-RELATION_ONLY = ("ti", "reversion", "ours_no_stage1")
 TABLE = grammar.HELD_OUT[:4]  # the held-out interactions of the reported table
 TUNING = grammar.HELD_OUT[4:]  # held out as well, but used only to choose settings
 Log = Callable[[str], None]
@@ -65,7 +56,7 @@ class BenchConfig:
     sampling_steps: int = 20
     bootstrap: int = 2000  # resamples of the 95% confidence intervals
     seed: int = 0
-    overrides: dict = field(default_factory=dict)  # per-method TrainConfig fields, e.g. {"ti": {"stage2.lr": 5e-2}}
+    overrides: dict = field(default_factory=dict)  # per-method dotted TrainConfig keys, e.g. {"ti": {"stage2.lr": 5e-2}}
 
 
 QUICK = BenchConfig(methods=METHODS, exemplars=2, steps=4, batch_size=2, stage1_per_subject=1, samples=4,
@@ -125,34 +116,18 @@ def method_config(method: str, cfg: BenchConfig, vocab: tuple[str, str]) -> Trai
         train.prior.enabled = False
     elif method == "ours_no_ca":
         train.stage2.ca_weight = 0.0
-    for dotted, value in cfg.overrides.get(method, {}).items():
-        _set_field(train, dotted, value)
-    return train
+    return with_overrides(train, cfg.overrides.get(method, {}), f"--override {method}:")
 
 
-def _set_field(train: TrainConfig, dotted: str, value) -> None:
-    *path, last = dotted.split(".")
-    target = train
-    for part in path:
-        target = getattr(target, part, None)
-    if target is None or not hasattr(target, last):
-        raise InterInvError(f"unknown TrainConfig field '{dotted}' (examples: stage2.lr, stage1.steps, prior.enabled)")
-    setattr(target, last, value)
-
-
-def learn_words(host, method: str, exemplar_dir: Path, stage1_dir: Path | None, train: TrainConfig, work: Path,
+def learn_words(host: Host, method: str, exemplar_dir: Path, stage1_dir: Path | None, train: TrainConfig, work: Path,
                 job: Job) -> dict[str, dict]:
-    """The method's words as {name: {encoder: vectors}}; empty for the prompt-only baseline."""
+    """The method's words as {name: {encoder: vectors}}, trained from scratch (caches stay); empty for prompt-only."""
     if method == "prompt":
         return {}
-    shutil.rmtree(work / "state", ignore_errors=True)  # every run trains from scratch; caches stay
-    exemplars = load_interaction(exemplar_dir).exemplars
-    poses = None
-    if method not in RELATION_ONLY:
-        poses = train_stage1(host, load_subject_images(stage1_dir), train, work, job, cache_dir=work / "latents")
-    relation = train_stage2(host, exemplars, poses, train, work, job, cache_dir=work / "latents")
-    words = [relation, *(poses.values() if poses else ())]
-    return {w.name: {k: v.detach() for k, v in w.effective().items()} for w in words}
+    request = TrainRequest(exemplars=exemplar_dir, out=work, config=train, name=train.name, stage1_images=stage1_dir,
+                           work=work, restart=True, phases=("stage1", "stage2"), relation_only=method in RELATION_ONLY)
+    words = run(host, request, job).words
+    return {w.name: {k: v.detach() for k, v in w.effective().items()} for w in words.values()}
 
 
 def eval_prompts(method: str, train: TrainConfig, pairs: list[tuple[str, str]]) -> list[str]:
@@ -302,7 +277,7 @@ def stage1_images(host, folder: Path, work: Path, cfg: BenchConfig, job: Job) ->
     from interinv.data.prepare import PrepareOptions, prepare
 
     options = PrepareOptions(per_subject=cfg.stage1_per_subject, resolution=IMAGE_SIDE, steps=cfg.sampling_steps,
-                             guidance=cfg.guidance, seed=cfg.seed, prompt_bank="world", skeleton_side=IMAGE_SIDE)
+                             guidance=cfg.guidance, seed=cfg.seed, prompt_bank=WORLD_BANK, skeleton_side=IMAGE_SIDE)
     return prepare(host, folder, options, job, out=work / "prepared").stage1
 
 

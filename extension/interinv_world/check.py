@@ -206,7 +206,7 @@ def write_pictures(folder: Path, gate_images: torch.Tensor, gate_names: list[str
                    drawn: torch.Tensor, neutral: dict, per_row: int = 6) -> None:
     """docs/world/: for every interaction a row of fresh renders beside a row of generations (from named captions,
     or for a held-out interaction the neutral generations the scorer assigns to it), and the neutral histogram."""
-    from interinv.export import save_png
+    from interinv.formats.infotext import save_png
     from .bench import image_grid
     from .models import IMAGE_SIDE, pixels
 

@@ -8,10 +8,9 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
+from interinv.config import parse_settings, with_overrides
 from interinv.errors import InterInvError
-from .models import WEIGHTS_DIR
+from .settings import METHODS, WEIGHTS_DIR
 
 
 def _log(message: str) -> None:
@@ -19,9 +18,12 @@ def _log(message: str) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
+    import torch
+
     from .pretrain import QUICK, PretrainConfig, pretrain
 
-    cfg = with_settings(dataclasses.replace(QUICK if args.quick else PretrainConfig(), seed=args.seed), args.set or [])
+    base = dataclasses.replace(QUICK if args.quick else PretrainConfig(), seed=args.seed)
+    cfg = with_overrides(base, parse_settings(args.set or []), "--set")
     torch.set_num_threads(args.threads or torch.get_num_threads())
     metrics = pretrain(Path(args.out), cfg, _log, Path(args.reuse) if args.reuse else None, args.device)
     print(json.dumps(metrics["sanity_gate"], indent=1))
@@ -29,6 +31,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    import torch
+
     from .check import QUICK, CheckConfig, measure, table
     from .models import load_world
     from .pretrain import PretrainConfig
@@ -49,43 +53,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def with_settings(cfg, settings: list[str]):
-    """`cfg` with KEY=VALUE settings applied, each parsed as the type of the field's current value."""
-    known = {f.name for f in dataclasses.fields(cfg)}
-    changes = {}
-    for setting in settings:
-        key, sep, text = setting.partition("=")
-        if not sep or key not in known:
-            raise InterInvError(f"--set '{setting}': expected KEY=VALUE with KEY one of {', '.join(sorted(known))}")
-        current = getattr(cfg, key)
-        try:
-            changes[key] = (tuple(int(v) for v in text.split(",")) if isinstance(current, tuple)
-                            else type(current)(text))
-        except ValueError:
-            raise InterInvError(f"--set '{setting}': '{text}' is not a valid {type(current).__name__}") from None
-    return dataclasses.replace(cfg, **changes)
-
-
 def method_overrides(settings: list[str]) -> dict[str, dict]:
-    """METHOD:FIELD=VALUE settings as {method: {dotted field: value}}; values are JSON where they parse."""
-    from .bench import METHODS
-
+    """METHOD:KEY=VALUE settings as {method: {dotted key: value text}}, for interinv.config.with_overrides."""
     overrides: dict[str, dict] = {}
     for setting in settings:
         method, _, rest = setting.partition(":")
-        field, sep, text = rest.partition("=")
-        if method not in METHODS or not field or not sep:
+        if method not in METHODS:
             raise InterInvError(f"--override '{setting}': expected METHOD:FIELD=VALUE with METHOD one of {', '.join(METHODS)}"
                                 ", e.g. ti:stage2.lr=0.05")
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        overrides.setdefault(method, {})[field] = value
+        overrides.setdefault(method, {}).update(parse_settings([rest], f"--override '{method}:'"))
     return overrides
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
     from .bench import QUICK, TABLE, BenchConfig, merge_bench_runs, run_bench
     from .models import load_world
 
@@ -116,43 +98,53 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def add_world_commands(sub) -> None:
-    from .bench import METHODS
-
-    world = sub.add_parser("world", help="the interaction world: a small rendered world that measures quality on a CPU")
+    text = "the interaction world: a small rendered world that measures quality on a CPU"
+    world = sub.add_parser("world", help=text, description=text[0].upper() + text[1:] + ".")
     commands = world.add_subparsers(dest="world_command", required=True)
-    pretrain = commands.add_parser("pretrain", help="render the world and train its models (about an hour on 2 CPUs)")
-    pretrain.add_argument("--out", default=str(WEIGHTS_DIR))
-    pretrain.add_argument("--quick", action="store_true", help="a few steps of everything (a smoke test)")
-    pretrain.add_argument("--seed", type=int, default=0)
+    text = "render the world and train its models (about an hour on 2 CPUs)"
+    pretrain = commands.add_parser("pretrain", help=text, description=text[0].upper() + text[1:] + ".")
+    pretrain.add_argument("--out", default=str(WEIGHTS_DIR), help="where the weights go (default: the bundled world)")
+    pretrain.add_argument("--quick", action="store_true", help="a few steps of everything, a smoke test (default: off)")
+    pretrain.add_argument("--seed", type=int, default=0, help="seed of the renders and the training (default 0)")
     pretrain.add_argument("--set", action="append", metavar="KEY=VALUE",
-                          help="override a PretrainConfig field, e.g. unet_steps=3000 or unet_channels=32,64,128")
-    pretrain.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda")
-    pretrain.add_argument("--threads", type=int, help="torch CPU threads")
-    pretrain.add_argument("--reuse", help="an earlier run's folder (same seed): keep its VAE and scorers")
+                          help="override a PretrainConfig field, e.g. unet_steps=3000 or unet_channels=32,64,128 "
+                               "(repeatable; default: none)")
+    pretrain.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda (default: cpu)")
+    pretrain.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    pretrain.add_argument("--reuse", help="an earlier run's folder (same seed): keep its VAE and scorers (default: none)")
     pretrain.set_defaults(run=cmd_pretrain)
-    check = commands.add_parser("check", help="measure a pretrained world against its targets and print a table")
-    check.add_argument("--world", default=str(WEIGHTS_DIR), help="a folder written by 'interinv world pretrain'")
-    check.add_argument("--quick", action="store_true", help="a few images of each measurement (checks the path only)")
-    check.add_argument("--json", help="write every measurement and verdict to this JSON file")
-    check.add_argument("--pictures", help="write renders beside generations and the neutral histogram as PNGs here")
-    check.add_argument("--seed", type=int, default=0)
-    check.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    check.add_argument("--threads", type=int, help="torch CPU threads")
+    text = "measure a pretrained world against its targets and print a table"
+    check = commands.add_parser("check", help=text, description=text[0].upper() + text[1:] + ".")
+    check.add_argument("--world", default=str(WEIGHTS_DIR),
+                       help="a folder written by 'interinv world pretrain' (default: the bundled world)")
+    check.add_argument("--quick", action="store_true",
+                       help="a few images of each measurement, checks the path only (default: off)")
+    check.add_argument("--json", help="write every measurement and verdict to this JSON file (default: none)")
+    check.add_argument("--pictures", help="write renders beside generations and the neutral histogram as PNGs here "
+                                          "(default: none)")
+    check.add_argument("--seed", type=int, default=0, help="seed of the measurements (default 0)")
+    check.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
+    check.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     check.set_defaults(run=cmd_check)
-    bench = commands.add_parser("bench", help="compare the methods on the held-out interactions")
-    bench.add_argument("--weights", default=str(WEIGHTS_DIR), help="a folder written by 'interinv world pretrain'")
-    bench.add_argument("--out", default="world-bench")
-    bench.add_argument("--quick", action="store_true", help="one interaction, a few steps: checks the pipeline only")
-    bench.add_argument("--seed", type=int, default=0)
-    bench.add_argument("--interactions", nargs="+")
-    bench.add_argument("--methods", nargs="+", choices=METHODS)
-    bench.add_argument("--steps", type=int, help="optimizer steps per method")
-    bench.add_argument("--samples", type=int, help="evaluation images per method and interaction")
-    bench.add_argument("--lr", type=float)
-    bench.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    bench.add_argument("--threads", type=int, help="torch CPU threads")
+    text = "compare the methods on the held-out interactions"
+    bench = commands.add_parser("bench", help=text, description=text[0].upper() + text[1:] + ".")
+    bench.add_argument("--weights", default=str(WEIGHTS_DIR),
+                       help="a folder written by 'interinv world pretrain' (default: the bundled world)")
+    bench.add_argument("--out", default="world-bench", help="output folder (default: world-bench)")
+    bench.add_argument("--quick", action="store_true",
+                       help="one interaction, a few steps: checks the pipeline only (default: off)")
+    bench.add_argument("--seed", type=int, default=0, help="seed of the exemplars, training and samples (default 0)")
+    bench.add_argument("--interactions", nargs="+", help="held-out interactions to run (default: the table's)")
+    bench.add_argument("--methods", nargs="+", choices=METHODS, help="methods to compare (default: all)")
+    bench.add_argument("--steps", type=int, help="optimizer steps per method (default 400)")
+    bench.add_argument("--samples", type=int, help="evaluation images per method and interaction (default 64)")
+    bench.add_argument("--lr", type=float, help="learning rate of both stages (default 5e-3)")
+    bench.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
+    bench.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     bench.add_argument("--merge", nargs="+", metavar="RUN_DIR",
-                       help="instead of running: pool finished runs on different interactions into one table in --out")
+                       help="instead of running: pool finished runs on different interactions into one table in --out "
+                            "(default: off)")
     bench.add_argument("--override", action="append", metavar="METHOD:FIELD=VALUE",
-                       help="a TrainConfig field of one method, e.g. ti:stage2.lr=0.05 (repeatable)")
+                       help="a TrainConfig option of one method by its dotted key, e.g. ti:stage2.lr=0.05 "
+                            "(repeatable; default: none)")
     bench.set_defaults(run=cmd_bench)

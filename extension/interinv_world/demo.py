@@ -8,27 +8,19 @@ the exemplars, each judged by the world's interaction scorer.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from PIL import Image, ImageDraw
 
 from interinv.atomic import write_text_atomic
-from interinv.export import save_png
+from interinv.formats.infotext import save_png
 from interinv.job import Job
-from interinv.engine.run import TrainRequest, run_training
+from interinv.engine.run import TrainRequest, run
 from .bench import (BenchConfig, eval_prompts, image_grid, method_config, novel_pairs, render_method, score,
                     stage1_images, world_host, write_exemplars, write_vocabularies)
 from .models import WorldModels
-
-
-@dataclass
-class DemoConfig:
-    interaction: str = "kiss_hand"  # held out: the pretrained model has no words for it
-    steps: int = 300  # optimizer steps over both stages
-    samples: int = 16  # images per row of the comparison grid
-    seed: int = 0
+from .settings import DemoConfig
 
 
 def run_demo(models: WorldModels, out: Path, cfg: DemoConfig, job: Job) -> dict:
@@ -40,7 +32,9 @@ def run_demo(models: WorldModels, out: Path, cfg: DemoConfig, job: Job) -> dict:
     stage1 = stage1_images(host, exemplars, out / "data", bench, job)
     train = method_config("ours", bench, write_vocabularies(out / "data" / "vocab"))
     train.name = cfg.interaction
-    manifest = run_training(host, TrainRequest(exemplars, out, stage1, work=out / "data" / "work"), train, job)
+    request = TrainRequest(exemplars=exemplars, out=out, config=train, name=train.name, stage1_images=stage1,
+                           work=out / "data" / "work")
+    manifest = run(host, request, job).manifest
     vectors = _exported_vectors(host, out, train.name)
     pairs = [novel_pairs(bench.exemplar_species)[i % 15] for i in range(cfg.samples)]
     seeds = list(range(cfg.samples))
@@ -61,10 +55,10 @@ def run_demo(models: WorldModels, out: Path, cfg: DemoConfig, job: Job) -> dict:
 
 def _exported_vectors(host, out: Path, name: str) -> dict:
     """The words as exported: read back from the safetensors files, as a user would load them."""
-    from interinv.export import read_embedding
+    from interinv.formats.embedding_files import read_embedding
     from interinv.core.tokens import token_names
 
-    return {word: read_embedding(out / f"{word}.safetensors").for_host(host) for word in token_names(name).values()}
+    return {word: read_embedding(out / f"{word}.safetensors").for_model(host.family, host.embedding_dims) for word in token_names(name).values()}
 
 
 def _labelled(rows: list[tuple[torch.Tensor, torch.Tensor]], titles: tuple[str, ...]) -> Image.Image:

@@ -16,11 +16,11 @@ import torch.nn.functional as F
 
 from interinv.compat import diffusers_load_kwargs
 from interinv.errors import InterInvError
-from interinv.testbed import clip_tokenizer
+from interinv.hosts.clip_tokenizer import clip_tokenizer
+from .settings import WEIGHTS_DIR
 
 IMAGE_SIDE = 64  # pixels
 TEXT_WIDTH = 128  # CLIP hidden size = UNet cross-attention dim
-WEIGHTS_DIR = Path(__file__).parent / "weights"  # the committed, pretrained world
 SECOND_SCORER = "interaction_second"  # file stem of the second interaction scorer
 SECOND_SCORER_SHAPE = {"width": 16, "kernel": 3, "stages": 3}  # another architecture than SceneClassifier's default
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import torch
 
-from interinv.testbed import tiny_pipeline
+from interinv.testing import tiny_pipeline
 
 LATENT_FACTOR = 8  # A1111 assumes factor 8 (processing.opt_f)
 LAYER_NORM_BIAS = 0.1  # spread of the CLIP's final LayerNorm bias; a trained CLIP's is far from zero

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from ..atomic import write_text_atomic
 from .masks import hull_mask, union_mask, write_mask
 from .pose import Person, PoseImage, write_openpose_json
-from ..export import save_png
+from ..formats.infotext import save_png
 
 CANVAS = 64
 LIMBS = ((1, 2), (2, 3), (3, 4), (1, 5), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12), (12, 13), (0, 1))

@@ -303,25 +303,6 @@ def fill_template(template: str, **slots: str) -> str:
 
 
 
-def probe_mask(exemplar: Exemplar, side: int) -> torch.Tensor:
-    """The subjects' union mask at the probe's side (area-averaged, 0..1).
-
-    From the mask PNG; else the union of the subjects' boxes in the pose JSON; else the whole image.
-    """
-    from .masks import box_mask, mask_at_resolution, read_mask, union_mask
-    from .pose import assign_subjects, person_box, read_openpose_json
-
-    if exemplar.mask is None and exemplar.pose is None:
-        return torch.ones(side, side)
-    size = load_image(exemplar.image).size
-    if exemplar.mask is not None:
-        return mask_at_resolution(read_mask(exemplar.mask, size), side)
-    pose = read_openpose_json(exemplar.pose, size)
-    subjects = assign_subjects(pose.people, exemplar.people, image=str(exemplar.image))
-    boxes = [box_mask(person_box(p), pose.canvas_width, pose.canvas_height) for p in subjects]
-    return mask_at_resolution(union_mask(boxes), side)
-
-
 def write_spec_template(folder: Path, subjects: Sequence[str] = ("person", "person")) -> Path:
     """An interaction.json for a folder of images, with a '_help' note on every field; never overwrites."""
     from ..atomic import write_text_atomic

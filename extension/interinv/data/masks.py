@@ -19,7 +19,8 @@ from PIL import Image, ImageDraw
 
 from ..atomic import write_atomic
 from ..errors import InterInvError
-from .pose import Box, Person, Point, person_box, same_aspect
+from .exemplars import Exemplar, eight_bit, load_image, open_still_image
+from .pose import Box, Person, Point, assign_subjects, person_box, read_openpose_json, same_aspect
 
 if TYPE_CHECKING:  # segment-anything is only needed when a SAM checkpoint is given
     from segment_anything import SamPredictor
@@ -170,8 +171,6 @@ def _as_unit_array(mask: np.ndarray | Image.Image | torch.Tensor) -> np.ndarray:
 
 def read_mask(path: str | os.PathLike, size: tuple[int, int] | None = None) -> np.ndarray:
     """A mask image (white = subject) as bool; resized to size (width, height) of its image when given."""
-    from .exemplars import eight_bit, open_still_image
-
     gray = eight_bit(open_still_image(Path(path), what="Mask")).convert("L")
     if size is not None and gray.size != tuple(size):
         if not same_aspect(gray.size, size):
@@ -187,3 +186,19 @@ def write_mask(path: str | os.PathLike, mask: np.ndarray) -> Path:
     """Save a mask as a black and white PNG, atomically."""
     image = Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255)
     return write_atomic(path, lambda tmp: image.save(tmp, format="PNG"))
+
+
+def probe_mask(exemplar: Exemplar, side: int) -> torch.Tensor:
+    """The subjects' union mask at the probe's side (area-averaged, 0..1).
+
+    From the mask PNG; else the union of the subjects' boxes in the pose JSON; else the whole image.
+    """
+    if exemplar.mask is None and exemplar.pose is None:
+        return torch.ones(side, side)
+    size = load_image(exemplar.image).size
+    if exemplar.mask is not None:
+        return mask_at_resolution(read_mask(exemplar.mask, size), side)
+    pose = read_openpose_json(exemplar.pose, size)
+    subjects = assign_subjects(pose.people, exemplar.people, image=str(exemplar.image))
+    boxes = [box_mask(person_box(p), pose.canvas_width, pose.canvas_height) for p in subjects]
+    return mask_at_resolution(union_mask(boxes), side)

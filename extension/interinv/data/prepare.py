@@ -25,7 +25,7 @@ from ..atomic import write_text_atomic
 from .cache import cached_file, content_key, file_identity, prune
 from ..errors import InterInvError, TrainingInterrupted
 from .exemplars import STAGE1_FILE, Exemplar, Interaction, load_image, load_interaction
-from ..export import save_png
+from ..formats.infotext import save_png
 from ..job import Job
 from .masks import (
     HULL_DILATION,

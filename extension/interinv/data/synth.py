@@ -21,7 +21,7 @@ from PIL import Image
 from .cache import content_key
 from ..errors import InterInvError
 from .exemplars import load_image
-from ..export import save_png
+from ..formats.infotext import save_png
 from .masks import read_mask
 
 SOURCES = ("controlnet", "crops")
@@ -51,9 +51,6 @@ PHOTO_BANK = PromptBank(
     ),
     negative_prompt="two people, crowd, multiple people, cropped, out of frame, blurry, deformed",
 )
-# The bundled synthetic world knows subject words only, in the phrasings of its own captions.
-WORLD_BANK = PromptBank(templates=("a {subject}", "a photo of a {subject}", "a picture of a {subject}"))
-PROMPT_BANKS = {"photo": PHOTO_BANK, "world": WORLD_BANK}
 CROP_BACKGROUNDS = ((236, 236, 236), (40, 40, 40), (200, 220, 240), (240, 222, 200), (210, 235, 210),
                     (235, 210, 225), (128, 128, 128), (250, 248, 230))
 CROP_MARGINS = (0.08, 0.15, 0.22)  # fraction of the crop left free on each side of the subject
@@ -75,15 +72,16 @@ class SynthOptions:
     steps: int = 20  # sampling steps per image
     guidance: float = 7.5  # classifier-free guidance scale
     seed: int = 0  # every image's seed derives from it and the image's exemplar, role and index
-    prompt_bank: str = "photo"  # a name in PROMPT_BANKS: "photo" (clothes x places), "world" (subject words only)
-    negative_prompt: str | None = None  # None = the bank's (for "photo": no second person, no cropping)
+    prompt_bank: PromptBank = PHOTO_BANK  # the stage-1 prompts; the default varies clothes and places
+    negative_prompt: str | None = None  # None = the bank's (for PHOTO_BANK: no second person, no cropping)
 
     def check(self) -> None:
         """Refuse settings that cannot work, naming the option."""
         if self.source not in SOURCES:
             raise InterInvError(f"Unknown stage-1 source '{self.source}'. Choose one of: {', '.join(SOURCES)}.")
-        if self.prompt_bank not in PROMPT_BANKS:
-            raise InterInvError(f"Unknown prompt bank '{self.prompt_bank}'. Choose one of: {', '.join(PROMPT_BANKS)}.")
+        if not isinstance(self.prompt_bank, PromptBank):
+            raise InterInvError(f"The option 'prompt_bank' must be a PromptBank (templates with {{subject}}), got "
+                                f"{self.prompt_bank!r}.")
         for name in ("per_subject", "steps") + (("resolution",) if self.resolution is not None else ()):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
                 raise InterInvError(f"The option '{name}' must be a whole number of at least 1, got {getattr(self, name)!r}.")
@@ -136,7 +134,7 @@ def _renders(host, pose: SubjectPose, options: SynthOptions, folder: Path) -> It
     require_pose_generation(host)
     skeleton_key = content_key(pose.skeleton)
     size = (options.resolution,) * 2 if options.resolution else None
-    bank = PROMPT_BANKS[options.prompt_bank]
+    bank = options.prompt_bank
     negative = bank.negative_prompt if options.negative_prompt is None else options.negative_prompt
     prompts = prompt_bank(pose.subject, options.per_subject, (options.seed, pose.exemplar, pose.role), bank)
     skeleton = None

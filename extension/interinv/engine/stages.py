@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +12,9 @@ import torch.nn.functional as F
 from ..core.attention import AttentionProbe, cross_attention_loss, relation_target, select_layers
 from ..config import StageConfig, TrainConfig
 from ..errors import InterInvError, TrainingInterrupted
-from ..data.exemplars import STAGE1_SLOTS, Exemplar, SubjectImage, cached_latents, check_template, fill_template, probe_mask
+from ..hosts.base import Host
+from ..data.exemplars import STAGE1_SLOTS, Exemplar, SubjectImage, cached_latents, check_template, fill_template
+from ..data.masks import probe_mask
 from ..job import Job
 from ..core.noise import add_noise, sample_timesteps, timestep_weights, training_target
 from ..core.prior import VocabStats, load_vocabulary, steering_loss, vocab_stats, word_vectors
@@ -20,6 +22,7 @@ from .resume import fingerprint, load_state, save_state
 from ..core.tokens import PseudoWord, new_word, token_names
 
 StepFn = Callable[[torch.Generator], dict[str, torch.Tensor]]
+Snapshot = Callable[[Mapping[str, PseudoWord], int], None]  # numbered copies of the words at a step
 
 
 @dataclass
@@ -41,7 +44,7 @@ class Stage:
 
 
 # --- language priors -----------------------------------------------------------------------------
-def priors(host, vocabulary: str, subwords: str, job: Job) -> dict[str, VocabStats]:
+def priors(host: Host, vocabulary: str, subwords: str, job: Job) -> dict[str, VocabStats]:
     """μ and σ of a vocabulary in each of the host's text encoders."""
     words = load_vocabulary(vocabulary)
     stats = {key: vocab_stats(rows, subwords) for key, rows in host.token_rows(words).items()}
@@ -50,7 +53,7 @@ def priors(host, vocabulary: str, subwords: str, job: Job) -> dict[str, VocabSta
     return stats
 
 
-def word_init(host, word: str, fallback: dict[str, VocabStats]) -> dict[str, torch.Tensor]:
+def word_init(host: Host, word: str, fallback: dict[str, VocabStats]) -> dict[str, torch.Tensor]:
     """The mean token row of `word`, or the vocabulary mean when no word is given."""
     if not word:
         return {key: s.mean for key, s in fallback.items()}
@@ -64,7 +67,7 @@ def sample_latents(mean: torch.Tensor, std: torch.Tensor, index: torch.Tensor, g
     return mean[index] + std[index] * torch.randn(mean[index].shape, generator=generator)
 
 
-def noisy_batch(host, x0: torch.Tensor, generator: torch.Generator, weights: torch.Tensor):
+def noisy_batch(host: Host, x0: torch.Tensor, generator: torch.Generator, weights: torch.Tensor):
     """(x_t, t, target) for a batch of clean latents."""
     t = sample_timesteps(weights, x0.shape[0], generator)
     noise = torch.randn(x0.shape, generator=generator)
@@ -78,7 +81,7 @@ def pick(count: int, size: int, generator: torch.Generator) -> list[int]:
 
 
 # --- the shared loop ------------------------------------------------------------------------------
-def optimise(host, stage: Stage, job: Job, resume: bool, finished_only: bool = False) -> None:
+def optimise(host: Host, stage: Stage, job: Job, resume: bool, finished_only: bool = False) -> None:
     """Adam over the stage's words, with periodic state, snapshots, previews, and interruption.
 
     With `finished_only`, the stage is only loaded from its finished state, never trained.
@@ -165,8 +168,8 @@ def _train_step(stage: Stage, optimizer, generator, scaler, step: int) -> dict[s
 
 
 # --- stage 1 ---------------------------------------------------------------------------------------
-def train_stage1(host, images: dict[str, Sequence[SubjectImage]], cfg: TrainConfig, workdir: Path, job: Job,
-                 resume: bool = False, cache_dir: Path | None = None, export: Callable | None = None,
+def train_stage1(host: Host, images: dict[str, Sequence[SubjectImage]], cfg: TrainConfig, workdir: Path, job: Job, *,
+                 resume: bool = False, cache_dir: Path | None = None, snapshot: Snapshot | None = None,
                  finished_only: bool = False) -> dict[str, PseudoWord]:
     """Learn P1 and P2 in one loop on single-subject images captioned with subject word + pose token."""
     scfg, names = cfg.stage1, token_names(cfg.name)
@@ -195,22 +198,22 @@ def train_stage1(host, images: dict[str, Sequence[SubjectImage]], cfg: TrainConf
 
     def preview(step_no: int) -> None:
         captions = [fill_template(templates[0], o=images[role][0].subject, p=words[role].name) for role in ("p1", "p2")]
-        _preview(host, job, "stage1", step_no, captions, {w.name: w.effective() for w in words.values()}, cfg.resolution)
+        _preview(host, job, "stage1", step_no, captions, {w.name: w.effective() for w in words.values()}, cfg)
 
     stage = Stage("stage1", list(words.values()), scfg, workdir,
                   fingerprint(stage1=cfg.to_dict()["stage1"], name=cfg.name, num_vectors=cfg.num_vectors,
                               prior=cfg.prior, pose_init=cfg.pose_init, resolution=cfg.resolution,
                               model=host.model_name, images=_content(images)),
-                  step, lambda n: export and export(words, n), preview)
+                  step, lambda n: snapshot and snapshot(words, n), preview)
     with host.training():
         optimise(host, stage, job, resume, finished_only)
     return words
 
 
 # --- stage 2 ---------------------------------------------------------------------------------------
-def train_stage2(host, exemplars: Sequence[Exemplar], poses: dict[str, PseudoWord] | None, cfg: TrainConfig,
-                 workdir: Path, job: Job, resume: bool = False, cache_dir: Path | None = None,
-                 export: Callable | None = None, finished_only: bool = False) -> PseudoWord:
+def train_stage2(host: Host, exemplars: Sequence[Exemplar], poses: dict[str, PseudoWord] | None, cfg: TrainConfig,
+                 workdir: Path, job: Job, *, resume: bool = False, cache_dir: Path | None = None,
+                 snapshot: Snapshot | None = None, finished_only: bool = False) -> PseudoWord:
     """Learn R on the two-subject exemplars, P1* and P2* frozen, with the preposition prior and λ·L_CA.
 
     Without pose words (`poses=None`, the relation-only baselines) the captions read "O1 [R] O2".
@@ -224,6 +227,7 @@ def train_stage2(host, exemplars: Sequence[Exemplar], poses: dict[str, PseudoWor
     relation = new_word(names["r"], _relation_init(host, scfg.r_init, poses, prep_prior), scfg.r_vectors or cfg.num_vectors,
                         prep_prior if cfg.prior.enabled else None)
     poses = poses or {}
+    pose_names = _pose_names(poses)
     frozen = {w.name: {k: v.detach() for k, v in w.effective().items()} for w in poses.values()}
     counts = {w.name: w.num_vectors for w in (poses.get("p1"), relation, poses.get("p2")) if w is not None}
     steer = _steering(host, cfg, exemplars) if scfg.steer_weight else None
@@ -238,7 +242,7 @@ def train_stage2(host, exemplars: Sequence[Exemplar], poses: dict[str, PseudoWor
     masks = torch.stack([probe_mask(e, layers[0].size[0] if layers else 1) for e in exemplars])
 
     def captions(index: list[int], choices: list[int]) -> list[str]:
-        return [_stage2_caption(exemplars[i], c, poses, relation) for i, c in zip(index, choices)]
+        return [stage2_caption(exemplars[i], c, pose_names, relation.name) for i, c in zip(index, choices)]
 
     def step(generator: torch.Generator) -> dict[str, torch.Tensor]:
         index = pick(len(exemplars), scfg.batch_size, generator)
@@ -262,20 +266,20 @@ def train_stage2(host, exemplars: Sequence[Exemplar], poses: dict[str, PseudoWor
         return {"loss": sum(weights_by_term[k] * v for k, v in losses.items()), **losses}
 
     def preview(step_no: int) -> None:
-        caption = _stage2_caption(exemplars[0], 0, poses, relation)
-        _preview(host, job, "stage2", step_no, [caption], {**frozen, relation.name: relation.effective()}, cfg.resolution)
+        caption = stage2_caption(exemplars[0], 0, pose_names, relation.name)
+        _preview(host, job, "stage2", step_no, [caption], {**frozen, relation.name: relation.effective()}, cfg)
 
     stage = Stage("stage2", [relation], scfg, workdir,
                   fingerprint(stage2=cfg.to_dict()["stage2"], name=cfg.name, num_vectors=cfg.num_vectors,
                               prior=cfg.prior, probe=cfg.probe, resolution=cfg.resolution, model=host.model_name,
                               poses=frozen, exemplars=_content(exemplars)),
-                  step, lambda n: export and export({**poses, "r": relation}, n), preview)
+                  step, lambda n: snapshot and snapshot({**poses, "r": relation}, n), preview)
     with host.training():
         optimise(host, stage, job, resume, finished_only)
     return relation
 
 
-def _relation_init(host, mode: str, poses: dict[str, PseudoWord] | None, prep_prior: dict[str, VocabStats]):
+def _relation_init(host: Host, mode: str, poses: dict[str, PseudoWord] | None, prep_prior: dict[str, VocabStats]):
     if mode == "poses" and poses:
         return {key: (poses["p1"].raw[key].detach() + poses["p2"].raw[key].detach()) / 2 for key in poses["p1"].raw}
     if mode == "prepositions":
@@ -287,7 +291,7 @@ def _relation_init(host, mode: str, poses: dict[str, PseudoWord] | None, prep_pr
     )
 
 
-def _steering(host, cfg: TrainConfig, exemplars: Sequence[Exemplar]):
+def _steering(host: Host, cfg: TrainConfig, exemplars: Sequence[Exemplar]):
     """ReVersion's steering loss on R: prepositions are positives, the subject words negatives."""
     positives = {k: word_vectors(rows, "single") for k, rows in host.token_rows(load_vocabulary(cfg.prior.prepositions)).items()}
     subjects = sorted({s for e in exemplars for s in e.subjects})
@@ -304,14 +308,17 @@ def _steering(host, cfg: TrainConfig, exemplars: Sequence[Exemplar]):
     return loss
 
 
-def _stage2_caption(exemplar: Exemplar, choice: int, poses: dict[str, PseudoWord], relation: PseudoWord) -> str:
-    """A stage-2 caption; without pose words their slots stay empty ("a cat [R] a dog")."""
+def stage2_caption(exemplar: Exemplar, choice: int, pose_names: Mapping[str, str], relation: str) -> str:
+    """A stage-2 caption; without pose words ("" names) their slots stay empty ("a cat [R] a dog")."""
     o1, o2 = exemplar.subjects
-    pose_names = {role: poses[role].name if role in poses else "" for role in ("p1", "p2")}
-    return fill_template(exemplar.templates[choice], o1=o1, o2=o2, r=relation.name, **pose_names)
+    return fill_template(exemplar.templates[choice], o1=o1, o2=o2, r=relation, p1=pose_names["p1"], p2=pose_names["p2"])
 
 
-def _columns(host, prompt: str, counts: dict[str, int]) -> list[int]:
+def _pose_names(poses: Mapping[str, PseudoWord]) -> dict[str, str]:
+    return {role: poses[role].name if role in poses else "" for role in ("p1", "p2")}
+
+
+def _columns(host: Host, prompt: str, counts: dict[str, int]) -> list[int]:
     """Key indices of P1, R and P2 (in that order) in one prompt."""
     positions = host.token_positions(prompt, counts)
     return [p for name, n in counts.items() for p in positions[name][:n]]
@@ -322,8 +329,9 @@ def _split_maps(maps: torch.Tensor, counts: dict[str, int]) -> list[torch.Tensor
     return [chunk.mean(dim=1) for chunk in torch.split(maps, list(counts.values()), dim=1)]
 
 
-def _preview(host, job: Job, stage: str, step: int, captions: list[str], vectors, resolution: int) -> None:
-    images = [host.generate(c, seed=i, vectors=vectors, size=(resolution, resolution)) for i, c in enumerate(captions)]
+def _preview(host: Host, job: Job, stage: str, step: int, captions: list[str], vectors, cfg: TrainConfig) -> None:
+    size = (cfg.resolution, cfg.resolution)
+    images = [host.generate(c, seed=i, steps=cfg.preview_steps, vectors=vectors, size=size) for i, c in enumerate(captions)]
     job.preview(stage, step, images, captions)
 
 

@@ -35,7 +35,7 @@ from PIL import Image
 
 from ..errors import InterInvError
 from ..data.exemplars import check_template, image_files, load_image
-from ..export import png_prompt
+from ..formats.infotext import png_prompt
 from ..data.pose import PoseImage, assign_subjects
 from .pose_classifiers import (
     PoseKPClassifier,

@@ -20,7 +20,8 @@ from PIL import Image
 
 from ..core.attention import ProbedLayer
 from ..errors import InterInvError
-from .base import ENCODERS, Vectors, check_family
+from ..formats.families import ENCODERS, check_family
+from .base import Vectors
 
 SDP_TITLE = "sdp - scaled dot product"  # apply_optimizations matches full titles; unknown ones fall back silently
 SDP_NAME = "sdp"
@@ -354,6 +355,11 @@ class A1111Host:
         self._unregister()
         self._hijack.embedding_db.load_textual_inversion_embeddings(force_reload=True)
         return check_loaded(paths, self._hijack.embedding_db)
+
+
+def reload_embeddings() -> None:
+    """Reload the WebUI's embeddings folder, e.g. after a run that stopped with temporary words registered."""
+    _modules()[2].model_hijack.embedding_db.load_textual_inversion_embeddings(force_reload=True)
 
 
 def check_loaded(paths: Sequence[str], db) -> list[str]:

@@ -8,37 +8,8 @@ import torch
 from PIL import Image
 
 from ..core.attention import ProbedLayer
-from ..errors import InterInvError
-
-FAMILIES = ("sd1", "sd2", "sdxl")
-# ModelSpec architecture ids, by (family, prediction type)
-_ARCHITECTURES = {
-    ("sd1", "epsilon"): "stable-diffusion-v1",
-    ("sd1", "v_prediction"): "stable-diffusion-v1",
-    ("sd2", "epsilon"): "stable-diffusion-v2-512",
-    ("sd2", "v_prediction"): "stable-diffusion-v2-768-v",
-    ("sdxl", "epsilon"): "stable-diffusion-xl-v1-base",
-}
-# Text encoder keys per family; SDXL files carry one tensor per encoder
-ENCODERS = {"sd1": ("clip_l",), "sd2": ("clip_h",), "sdxl": ("clip_l", "clip_g")}
-FAMILY_BY_WIDTH = {768: "sd1", 1024: "sd2"}  # token-embedding width of the single-encoder families
-SDXL_WIDTHS = {"clip_l": 768, "clip_g": 1280}
 
 Vectors = Mapping[str, Mapping[str, torch.Tensor]]  # word name -> encoder key -> [n, D]
-
-
-def check_family(family: str, source: str) -> str:
-    if family not in FAMILIES:
-        raise InterInvError(
-            f"Unknown model family '{family}' for {source}. Expected one of {', '.join(FAMILIES)}; "
-            "pass --family sd1 or --family sd2 for a model whose family cannot be detected."
-        )
-    return family
-
-
-def architecture(family: str, prediction_type: str) -> str:
-    """The ModelSpec architecture id of a textual inversion for this base model."""
-    return _ARCHITECTURES[(family, prediction_type)] + "/textual-inversion"
 
 
 class Host(Protocol):

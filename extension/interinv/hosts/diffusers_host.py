@@ -17,7 +17,8 @@ from ..compat import diffusers_load_kwargs
 from ..core.attention import ProbedLayer
 from ..errors import InterInvError
 from ..core.tokens import TokenizedPrompt, slot_table, splice, tokenize_with_words
-from .base import ENCODERS, FAMILY_BY_WIDTH, Vectors, check_family
+from ..formats.families import ENCODERS, FAMILY_BY_WIDTH, check_family
+from .base import Vectors
 
 PLACEHOLDER_TEXT = "*"  # any in-vocabulary token; its embedding is replaced before use
 
@@ -234,12 +235,12 @@ class DiffusersHost:
         return self._control_pipe
 
     def install_embeddings(self, paths: Sequence[str]) -> list[str]:
-        from ..export import read_embedding
+        from ..formats.embedding_files import read_embedding
 
         names = []
         for path in paths:
             name = Path(path).stem
-            vectors = read_embedding(path).for_host(self)[self.encoder_key]
+            vectors = read_embedding(path).for_model(self.family, self.embedding_dims)[self.encoder_key]
             if name in self.pipe.tokenizer.get_vocab():
                 raise InterInvError(f"'{name}' is already loaded in this pipeline; load each embedding once.")
             self.pipe.load_textual_inversion(vectors.to(self.device), token=name)

@@ -28,17 +28,9 @@ from .. import __version__
 from ..atomic import write_atomic, write_error, write_text_atomic
 from ..errors import InterInvError
 from ..data.exemplars import check_template, fill_template
-from ..export import (
-    EmbeddingFile,
-    a1111_infotext,
-    file_sha256,
-    load_manifest,
-    parse_infotext,
-    png_infotext,
-    png_prompt,
-    read_embedding,
-    write_embedding,
-)
+from ..formats.embedding_files import EmbeddingFile, file_sha256, read_embedding, write_embedding
+from ..formats.infotext import a1111_infotext, parse_infotext, png_infotext, png_prompt
+from ..formats.manifest import load_manifest
 from ..core.tokens import ROLES, check_slug
 
 MANIFEST_SUFFIX = ".interaction.json"

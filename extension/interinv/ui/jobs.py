@@ -21,11 +21,11 @@ from typing import Sequence
 from ..config import TrainConfig, config_from_dict
 from ..errors import FieldError, InterInvError, TrainingInterrupted
 from ..data.exemplars import SPEC_FILE, STAGE1_FILE, image_files
-from ..hosts.a1111_host import A1111Host, controlnet_missing, weights_only_loads
+from ..hosts.a1111_host import A1111Host, controlnet_missing, reload_embeddings, weights_only_loads
 from ..job import Job
-from ..data.prepare import PREPARED_FOLDER, PrepareOptions, Prepared, prepare
+from ..data.prepare import PREPARED_FOLDER, PrepareOptions
 from ..core.tokens import check_slug
-from ..engine.run import TrainRequest, run_training
+from ..engine.run import PHASES, TrainRequest, run
 from .library import interaction_folder
 
 PREVIEWS_KEPT = 8  # preview images a task keeps for the gallery
@@ -227,19 +227,18 @@ def prepare_options(spec: TrainSpec, source: str | None = None) -> PrepareOption
                           annotator=getattr(shared.cmd_opts, "interinv_annotator_dir", None))
 
 
-def prepare_task(host, spec: TrainSpec, folder: Path, job: Job, source: str | None = None) -> Prepared:
-    """Poses, masks, stage-1 images (ControlNet or crops) and the contact sheet, in <task>/prepared/."""
-    if (source or spec.source) == "controlnet":
-        problem = controlnet_missing(host.family)
-        if problem:
-            raise InterInvError(problem)
-    return prepare(host, folder / "exemplars", prepare_options(spec, source), job, out=folder / PREPARED_FOLDER)
-
-
-def training_request(spec: TrainSpec, folder: Path, stage1: Path) -> TrainRequest:
-    """Train from the task folder into the embeddings folder; a new Train discards an older task's saved state."""
-    return TrainRequest(exemplars=folder / "exemplars", out=interaction_folder(spec.name), stage1_images=stage1,
-                        resume=spec.resume, restart=not spec.resume, work=folder / "work")
+def task_request(spec: TrainSpec, folder: Path, train: bool) -> TrainRequest:
+    """The engine's request for a task: prepare into <task>/prepared (crops stand in for own images when only the
+    contact sheet is asked for), train from the task folder into the embeddings folder; a new Train discards an
+    older task's saved state."""
+    prepare_source = "crops" if spec.source == "upload" else spec.source
+    runs_prepare = spec.source != "upload" or not train
+    return TrainRequest(exemplars=folder / "exemplars", out=interaction_folder(spec.name), config=spec.config,
+                        name=spec.name, stage1_images=folder / "stage1" if spec.source == "upload" else None,
+                        resume=spec.resume, restart=not spec.resume, work=folder / "work",
+                        prepare=prepare_options(spec, prepare_source) if runs_prepare else None,
+                        prepared=folder / PREPARED_FOLDER, prepare_when="always",
+                        phases=PHASES if train else ("prepare",))
 
 
 # --- running ---------------------------------------------------------------------------------------------
@@ -248,7 +247,7 @@ def execute(task: Task, host_factory=None, train: bool = True) -> Task:
 
     With `train` False only the poses, masks and contact sheet are made (crops stand in for own images).
     """
-    from modules import sd_hijack, shared
+    from modules import shared
 
     task.status, target = "running", None
     try:
@@ -256,14 +255,16 @@ def execute(task: Task, host_factory=None, train: bool = True) -> Task:
         if train:
             check_target(task.spec)
         task.spec = stage_inputs(task.spec, folder)
+        request = task_request(task.spec, folder, train)
         with weights_only_loads():  # our resume state and mask files, past the WebUI's torch.load check
-            host, job, stage1 = (host_factory or A1111Host)(), WebUIJob(task), folder / "stage1"
-            if task.spec.source != "upload" or not train:
-                prepared = prepare_task(host, task.spec, folder, job, "crops" if task.spec.source == "upload" else None)
-                task.contact_sheet = str(prepared.contact_sheet)
-                stage1 = stage1 if task.spec.source == "upload" else prepared.stage1
+            host, job = (host_factory or A1111Host)(), WebUIJob(task)
+            problem = request.prepare and request.prepare.source == "controlnet" and controlnet_missing(host.family)
+            if problem:
+                raise InterInvError(problem)
+            outcome = run(host, request, job)
+            if outcome.prepared is not None:
+                task.contact_sheet = str(outcome.prepared.contact_sheet)
             if train:
-                run_training(host, training_request(task.spec, folder, stage1), task.spec.config, job)
                 task.files = sorted(str(p) for p in target.iterdir() if p.is_file())
                 task.loaded = host.install_embeddings([f for f in task.files if f.endswith(".safetensors")])
         task.status = "done"
@@ -278,7 +279,7 @@ def execute(task: Task, host_factory=None, train: bool = True) -> Task:
         if train and task.status != "done":
             if target is not None:
                 remove_if_empty(target)
-            sd_hijack.model_hijack.embedding_db.load_textual_inversion_embeddings(force_reload=True)
+            reload_embeddings()
         discard_uploads(task)
         shared.state.textinfo = None
         task.done.set()

@@ -28,7 +28,7 @@ def _paths(values) -> list[Path]:
 
 
 def _spec(name, subject1, subject2, exemplars, folder, poses, source, per_subject, sample_steps, p1, p2, steps1, steps2,
-          resolution, preview_every, overwrite, resume=False) -> jobs.TrainSpec:
+          resolution, preview_every, preview_steps, overwrite, resume=False) -> jobs.TrainSpec:
     """A TrainSpec from the form; Resume needs only the name (the rest was recorded when the task started)."""
     name = (name or "").strip()
     if not name:
@@ -41,6 +41,7 @@ def _spec(name, subject1, subject2, exemplars, folder, poses, source, per_subjec
         raise InterInvError("Type the two subject words, e.g. 'man' and 'woman'.")
     config.stage1.steps, config.stage2.steps = int(steps1), int(steps2)
     config.stage1.preview_every = config.stage2.preview_every = int(preview_every or 0)
+    config.preview_steps = int(preview_steps or DEFAULTS.preview_steps)
     images, jsons = jobs.folder_images(folder) if (folder or "").strip() else ([], [])
     return jobs.TrainSpec(
         name=name, subjects=(subject1.strip(), subject2.strip()), exemplars=_paths(exemplars) + images,
@@ -150,6 +151,8 @@ def build(host_factory=None, refusal: str | None = None):
                                            elem_id=f"{ELEM}_resolution")
                     preview_every = gr.Number(label="Preview every N steps (0: none)", value=100, precision=0,
                                               elem_id=f"{ELEM}_preview_every")
+                    preview_steps = gr.Number(label="Sampling steps per preview", value=DEFAULTS.preview_steps,
+                                              precision=0, elem_id=f"{ELEM}_preview_steps")
                 overwrite = gr.Checkbox(label="Overwrite existing files", value=False, elem_id=f"{ELEM}_overwrite")
                 with gr.Row():
                     check = gr.Button("Contact sheet", elem_id=f"{ELEM}_check")
@@ -164,7 +167,7 @@ def build(host_factory=None, refusal: str | None = None):
                 sheet = gr.Image(label="Contact sheet: each exemplar, its skeletons, masks and stage-1 images",
                                  type="filepath", interactive=False, elem_id=f"{ELEM}_sheet")
         fields = [task_id, name, subject1, subject2, exemplars, folder, poses, source, per_subject, sample_steps, p1, p2,
-                  steps1, steps2, resolution, preview_every, overwrite]
+                  steps1, steps2, resolution, preview_every, preview_steps, overwrite]
         source.change(fn=source_note, inputs=[source], outputs=[note, p1, p2, per_subject, sample_steps])
         for button, handler, api_name in ((check, run(host_factory, train=False), "interinv_contact_sheet"),
                                           (train, run(host_factory), "interinv_train"),

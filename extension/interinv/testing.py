@@ -1,50 +1,17 @@
-"""An offline test bed: the real CLIP tokenizer and tiny, randomly initialised SD components.
+"""Tiny, randomly initialised SD components for tests and benchmarks; no product module imports this.
 
 The tiny model has the architecture of Stable Diffusion (CLIP text encoder, VAE, UNet with
 cross-attention, optional openpose ControlNet), so every code path that serves real weights runs on it.
+The CLI reaches it only through `--model interinv:tiny`, imported when that value is given.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
-import os
 from pathlib import Path
 
 import torch
 
-_MERGES = 49152 - 256 - 2  # merges used by CLIP's 49,408-token vocabulary
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("INTERINV_CACHE", Path.home() / ".cache" / "interinv"))
-
-
-def clip_tokenizer_files(folder: Path | None = None) -> Path:
-    """Write CLIP's vocab.json and merges.txt, built from open_clip's bundled BPE file, into `folder`."""
-    folder = Path(folder or default_cache_dir() / "clip-tokenizer")
-    if (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
-        return folder
-    from open_clip.tokenizer import bytes_to_unicode, default_bpe
-
-    from .atomic import write_text_atomic
-
-    merges = gzip.open(default_bpe()).read().decode("utf-8").split("\n")[1 : _MERGES + 1]
-    vocab = list(bytes_to_unicode().values())
-    vocab += [token + "</w>" for token in vocab]
-    vocab += ["".join(merge.split()) for merge in merges] + ["<|startoftext|>", "<|endoftext|>"]
-    write_text_atomic(folder / "merges.txt", "#version: 0.2\n" + "\n".join(merges) + "\n")
-    write_text_atomic(folder / "vocab.json", json.dumps({token: i for i, token in enumerate(vocab)}))
-    return folder
-
-
-def clip_tokenizer(folder: Path | None = None):
-    """The real CLIP tokenizer, built offline."""
-    from transformers import CLIPTokenizer
-
-    folder = clip_tokenizer_files(folder)
-    # transformers 5 ignores vocab_file=/merges_file= keywords; the paths must be positional
-    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), pad_token="<|endoftext|>", model_max_length=77)
+from .hosts.clip_tokenizer import clip_tokenizer
 
 
 def tiny_pipeline(seed: int = 0, width: int = 32, prediction_type: str = "epsilon", tokenizer_dir: Path | None = None):

@@ -1,0 +1,1 @@
+"""On-disk formats: model families and ModelSpec ids, embedding files, the manifest, PNG infotext."""
