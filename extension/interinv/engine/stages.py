@@ -13,7 +13,8 @@ from ..core.attention import AttentionProbe, cross_attention_loss, relation_targ
 from ..config import StageConfig, TrainConfig
 from ..errors import InterInvError, TrainingInterrupted
 from ..hosts.base import Host
-from ..data.exemplars import STAGE1_SLOTS, Exemplar, SubjectImage, cached_latents, check_template, fill_template
+from ..data.exemplars import STAGE1_SLOTS, Exemplar, SubjectImage, cached_latents, fill_template
+from ..formats.interaction_file import check_template
 from ..data.masks import probe_mask
 from ..job import Job
 from ..core.noise import add_noise, sample_timesteps, timestep_weights, training_target

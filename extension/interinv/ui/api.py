@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..config import config_from_dict
 from ..errors import FieldError, InterInvError
-from ..data.exemplars import check_subjects
+from ..formats.interaction_file import check_subjects
 from ..core.tokens import check_slug
 from . import jobs, library
 
@@ -296,7 +296,7 @@ def register(app, host_factory=None) -> None:
         return jobs.get(task_id).summary()
 
     def interactions():
-        return {"interactions": [interaction.manifest for interaction in library.installed()]}
+        return {"interactions": [interaction.manifest.to_dict() for interaction in library.installed()]}
 
     app.add_api_route(f"{PREFIX}/train", train, methods=["POST"], dependencies=dependencies)
     app.add_api_route(f"{PREFIX}/tasks/{{task_id}}", task_status, methods=["GET"], dependencies=dependencies)

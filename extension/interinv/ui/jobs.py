@@ -18,13 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from ..atomic import write_text_atomic
 from ..config import TrainConfig, config_from_dict
 from ..errors import FieldError, InterInvError, TrainingInterrupted
-from ..data.exemplars import SPEC_FILE, STAGE1_FILE, image_files
+from ..data.exemplars import image_files
+from ..formats.interaction_file import (EXEMPLARS_FOLDER, STAGE1_FOLDER, InteractionFile, Stage1Entry,
+                                        write_interaction_file, write_stage1_file)
 from ..hosts.a1111_host import A1111Host, controlnet_missing, reload_embeddings, weights_only_loads
 from ..job import Job
 from ..data.prepare import PREPARED_FOLDER, PrepareOptions
-from ..core.tokens import check_slug
+from ..core.tokens import POSE_ROLES, check_slug
 from ..engine.run import PHASES, TrainRequest, run
 from .library import interaction_folder
 
@@ -149,7 +152,7 @@ def check_inputs(spec: TrainSpec) -> None:
         raise FieldError("images", "Give at least 2 exemplar images of the interaction (4-10 works best): upload "
                                    "them or name a folder on the server.")
     if spec.source == "upload":
-        for side in ("p1", "p2"):
+        for side in POSE_ROLES:
             if not spec.stage1.get(side):
                 raise FieldError(f"stage1.{side}", f"Stage 1 from your own images needs single-subject images for "
                                                    f"{side}: upload them, or choose ControlNet or the crop fallback as "
@@ -179,7 +182,7 @@ def stage_inputs(spec: TrainSpec, folder: Path) -> TrainSpec:
     if spec.resume:
         return resume_spec(spec.name)
     check_inputs(spec)
-    exemplars, stage1 = folder / "exemplars", folder / "stage1"
+    exemplars, stage1 = folder / EXEMPLARS_FOLDER, folder / STAGE1_FOLDER
     for sub in (exemplars, stage1):
         shutil.rmtree(sub, ignore_errors=True)
     exemplars.mkdir(parents=True, exist_ok=True)
@@ -188,20 +191,20 @@ def stage_inputs(spec: TrainSpec, folder: Path) -> TrainSpec:
         pose = next((p for p in spec.poses if Path(p).stem == Path(path).stem), None)
         if pose is not None:
             shutil.copy2(pose, exemplars / f"{index:02d}.json")
-    (exemplars / SPEC_FILE).write_text(json.dumps({"name": spec.name, "subjects": list(spec.subjects)}))
+    write_interaction_file(exemplars, InteractionFile(name=spec.name, subjects=spec.subjects))
     if spec.source == "upload":
-        entries = {}
-        for side, subject in zip(("p1", "p2"), spec.subjects):
+        entries: dict[str, list[Stage1Entry]] = {}
+        for side, subject in zip(POSE_ROLES, spec.subjects):
             (stage1 / side).mkdir(parents=True, exist_ok=True)
             entries[side] = []
             for index, path in enumerate(spec.stage1[side]):
                 name = f"{side}/{index:02d}{Path(path).suffix.lower()}"
                 shutil.copy2(path, stage1 / name)
-                entries[side].append({"file": name, "subject": subject})
-        (stage1 / STAGE1_FILE).write_text(json.dumps(entries))
+                entries[side].append(Stage1Entry(file=name, subject=subject))
+        write_stage1_file(stage1, entries)
     record = {"subjects": list(spec.subjects), "source": spec.source, "per_subject": spec.per_subject,
               "sample_steps": spec.sample_steps, "config": spec.config.to_dict()}
-    (folder / TASK_FILE).write_text(json.dumps(record, indent=1))
+    write_text_atomic(folder / TASK_FILE, json.dumps(record, indent=1))
     return spec
 
 
@@ -233,8 +236,8 @@ def task_request(spec: TrainSpec, folder: Path, train: bool) -> TrainRequest:
     older task's saved state."""
     prepare_source = "crops" if spec.source == "upload" else spec.source
     runs_prepare = spec.source != "upload" or not train
-    return TrainRequest(exemplars=folder / "exemplars", out=interaction_folder(spec.name), config=spec.config,
-                        name=spec.name, stage1_images=folder / "stage1" if spec.source == "upload" else None,
+    return TrainRequest(exemplars=folder / EXEMPLARS_FOLDER, out=interaction_folder(spec.name), config=spec.config,
+                        name=spec.name, stage1_images=folder / STAGE1_FOLDER if spec.source == "upload" else None,
                         resume=spec.resume, restart=not spec.resume, work=folder / "work",
                         prepare=prepare_options(spec, prepare_source) if runs_prepare else None,
                         prepared=folder / PREPARED_FOLDER, prepare_when="always",
