@@ -10,7 +10,8 @@ import logging
 from pathlib import Path
 
 from ..errors import InterInvError
-from ..share.bundle import INSTALL_FOLDER, MANIFEST_SUFFIX, SharedInteraction, open_export
+from ..formats.manifest import MANIFEST_SUFFIX
+from ..share.exported import INSTALL_FOLDER, SharedInteraction, open_export
 from ..core.tokens import check_slug
 
 log = logging.getLogger(__name__)

@@ -182,7 +182,7 @@ def build(host_factory=None, refusal: str | None = None):
 
 def installed_json() -> str:
     """The installed interactions' manifests, as GET /interinv/v1/interactions lists them."""
-    return json.dumps([interaction.manifest for interaction in library.installed()])
+    return json.dumps([interaction.manifest.to_dict() for interaction in library.installed()])
 
 
 def interactions_list() -> None:
