@@ -78,7 +78,8 @@ def run(host: Host | None, request: TrainRequest, job: Job) -> Outcome:
             return Outcome({}, prepared=_prepare(host, request, job))
     ensure_writable(request.out)
     with output_lock(Path(request.out), job.log):
-        return _train(host, request, cfg, interaction, job, _prepare(host, request, job))
+        prepared = _prepare(host, request, job)
+        return dataclasses.replace(_train(host, request, cfg, interaction, job, prepared), prepared=prepared)
 
 
 def _prepare(host: Host | None, request: TrainRequest, job: Job) -> Prepared | None:
