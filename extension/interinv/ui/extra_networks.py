@@ -11,8 +11,9 @@ import html
 import json
 import os
 
-from modules import shared, ui_extra_networks
+from modules import ui_extra_networks
 
+from ..hosts import a1111_host as webui
 from ..share.exported import SHORTHASH_LENGTH, SharedInteraction
 from . import library
 
@@ -58,7 +59,7 @@ class InteractionsPage(ui_extra_networks.ExtraNetworksPage):
             "search_terms": [html.escape(t) for t in (self.search_terms_from_path(filename), interaction.example_prompt(),
                                                       sha256)],
             "prompt": template_prompt(interaction),
-            "local_preview": f"{path}.preview.{shared.opts.samples_format}",
+            "local_preview": f"{path}.preview.{webui.setting('samples_format', 'png')}",
             "sort_keys": {"default": index, **self.get_sort_keys(filename)},
         }
 

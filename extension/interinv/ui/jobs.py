@@ -24,6 +24,7 @@ from ..errors import FieldError, InterInvError, TrainingInterrupted
 from ..data.exemplars import image_files
 from ..formats.interaction_file import (EXEMPLARS_FOLDER, STAGE1_FOLDER, InteractionFile, Stage1Entry,
                                         write_interaction_file, write_stage1_file)
+from ..hosts import a1111_host as webui
 from ..hosts.a1111_host import A1111Host, controlnet_missing, reload_embeddings, weights_only_loads
 from ..job import Job
 from ..data.prepare import PREPARED_FOLDER, PrepareOptions
@@ -89,25 +90,17 @@ class WebUIJob(Job):
         self.task = task
 
     def begin(self, stage: str, total_steps: int, first_step: int) -> None:
-        from modules import shared
-
         self.task.stage, self.task.total, self.task.step = stage, total_steps, first_step
-        shared.state.job_count, shared.state.job_no = total_steps, first_step
-        shared.state.textinfo = f"{stage}: step {first_step} of {total_steps}"
+        webui.show_progress(job_count=total_steps, job_no=first_step, text=f"{stage}: step {first_step} of {total_steps}")
 
     def update(self, stage: str, step: int, losses: dict[str, float]) -> None:
-        from modules import shared
-
         self.task.step, self.task.loss = step, losses.get("loss", self.task.loss)
-        shared.state.job_no = step
         terms = "".join(f", {k} {v:.4f}" for k, v in losses.items())
-        shared.state.textinfo = f"{stage}: step {step} of {self.task.total}{terms}"
+        webui.show_progress(job_no=step, text=f"{stage}: step {step} of {self.task.total}{terms}")
 
     def preview(self, stage: str, step: int, images: Sequence, captions: Sequence[str]) -> None:
-        from modules import shared
-
         if images:
-            shared.state.assign_current_image(images[0])
+            webui.show_image(images[0])
         labelled = [(image, f"{stage} step {step}: {caption}") for image, caption in zip(images, captions)]
         self.task.previews = (self.task.previews + labelled)[-PREVIEWS_KEPT:]
 
@@ -115,17 +108,13 @@ class WebUIJob(Job):
         self.task.log.append(message)
 
     def stop_requested(self) -> bool:
-        from modules import shared
-
-        return self.task.stop.is_set() or bool(shared.state.interrupted)
+        return self.task.stop.is_set() or webui.interrupted()
 
 
 # --- the folders a task works in ----------------------------------------------------------------------
 def data_root() -> Path:
-    from modules import shared
-
-    configured = getattr(shared.cmd_opts, "interinv_cache_dir", None)
-    return Path(configured) if configured else Path(getattr(shared.cmd_opts, "data_dir", None) or shared.data_path) / "interinv"
+    configured = webui.command_line_option("interinv_cache_dir")
+    return Path(configured) if configured else webui.data_dir() / "interinv"
 
 
 def task_folder(name: str) -> Path:
@@ -223,11 +212,8 @@ def load_spec(folder: Path, name: str) -> TrainSpec:
 
 def prepare_options(spec: TrainSpec, source: str | None = None) -> PrepareOptions:
     """prepare's options for a task: stage-1 images at the training resolution, annotators from --interinv-annotator-dir."""
-    from modules import shared
-
     return PrepareOptions(source=source or spec.source, per_subject=spec.per_subject, steps=spec.sample_steps,
-                          resolution=spec.config.resolution,
-                          annotator=getattr(shared.cmd_opts, "interinv_annotator_dir", None))
+                          resolution=spec.config.resolution, annotator=webui.command_line_option("interinv_annotator_dir"))
 
 
 def task_request(spec: TrainSpec, folder: Path, train: bool) -> TrainRequest:
@@ -250,8 +236,6 @@ def execute(task: Task, host_factory=None, train: bool = True) -> Task:
 
     With `train` False only the poses, masks and contact sheet are made (crops stand in for own images).
     """
-    from modules import shared
-
     task.status, target = "running", None
     try:
         folder, target = task_folder(task.spec.name), interaction_folder(task.spec.name)
@@ -284,7 +268,7 @@ def execute(task: Task, host_factory=None, train: bool = True) -> Task:
                 remove_if_empty(target)
             reload_embeddings()
         discard_uploads(task)
-        shared.state.textinfo = None
+        webui.show_progress()
         task.done.set()
     return task
 
@@ -338,8 +322,6 @@ def queue_position(task: Task) -> int | None:
 
 
 def interrupt(task_id: str) -> bool:
-    from modules import shared
-
     task = _tasks.get(task_id)
     if task is None:
         return False
@@ -349,7 +331,7 @@ def interrupt(task_id: str) -> bool:
         discard_uploads(task)
         task.done.set()
     elif task.status == "running":
-        shared.state.interrupt()
+        webui.interrupt()
     return True
 
 
@@ -366,22 +348,13 @@ def submit(spec: TrainSpec, host_factory=None) -> Task:
 
 
 def _work() -> None:
-    from modules import call_queue, progress, shared
-
     while True:
         task, host_factory = _pending.get()
         if task.status != "queued":
             continue
         progress_id = f"task({task.id})"
-        progress.add_task_to_queue(progress_id)
-        with call_queue.queue_lock:
+        with webui.queue_slot(progress_id):
             if task.status != "queued":  # interrupted while it waited for the lock
-                progress.finish_task(progress_id)
                 continue
-            shared.state.begin(job=progress_id)
-            progress.start_task(progress_id)
-            try:
+            with webui.running(progress_id):
                 execute(task, host_factory)
-            finally:
-                progress.finish_task(progress_id)
-                shared.state.end()
