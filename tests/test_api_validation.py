@@ -6,6 +6,7 @@ import pytest
 import a1111_standin  # noqa: F401  (puts the stand-in's `modules` on sys.path)
 from api_helpers import body, client, wait
 from standin import demo, webui  # noqa: F401  (fixtures)
+from task_helpers import interrupted_at
 
 from interinv.ui import jobs
 
@@ -60,19 +61,9 @@ def test_too_few_exemplars_and_unknown_fields_are_refused_at_the_request(webui, 
 
 
 def test_a_resumed_task_needs_only_its_name_and_keeps_its_subjects(webui, demo, monkeypatch):
-    from modules import shared
-
-    original = jobs.WebUIJob.update
-
-    def interrupt_in_stage2(self, stage, step, losses):
-        original(self, stage, step, losses)
-        if stage == "stage2":
-            shared.state.interrupt()
-
-    monkeypatch.setattr(jobs.WebUIJob, "update", interrupt_in_stage2)
     http = client()
-    stopped = wait(http, http.post("/interinv/v1/train", json=body(demo)).json()["task_id"])
-    monkeypatch.setattr(jobs.WebUIJob, "update", original)
+    with interrupted_at(monkeypatch, "stage2"):
+        stopped = wait(http, http.post("/interinv/v1/train", json=body(demo)).json()["task_id"])
     response = http.post("/interinv/v1/train", json={"name": "demo_kneel", "resume": True})
     assert stopped["status"] == "interrupted" and response.status_code == 200, response.text
     resumed = wait(http, response.json()["task_id"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -13,26 +14,23 @@ from PIL import Image
 from share_helpers import DESCRIPTION, SLUG, TEMPLATE
 
 from interinv.errors import InterInvError
-from interinv.eval.evaluate import (
+from interinv.eval.clip import OpenClipEncoder, TransformersClipEncoder, load_clip
+from interinv.eval.evaluate import evaluate, format_report
+from interinv.eval.metrics import (
     CLIP_S,
     CLIP_T,
     POSE_KP,
     POSE_S,
-    EvalSample,
-    OpenClipEncoder,
-    TransformersClipEncoder,
     accuracy_scores,
     clip_s_text,
     clip_t_text,
-    collect_samples,
-    evaluate,
-    format_report,
-    load_clip,
     mean_ci95,
     pair_scores,
     subjects_from_prompt,
 )
+from interinv.eval.samples import EvalSample, collect_samples
 from interinv.formats.infotext import save_png
+from interinv.formats.manifest import MANIFEST_FORMAT, check_manifest
 from interinv.data.pose import Person, PoseImage, write_openpose_json
 from interinv.eval.pose_classifiers import (
     CLASSIFIER_FORMAT,
@@ -50,8 +48,13 @@ from interinv.eval.pose_classifiers import (
 )
 
 NAMES = {"p1": f"{SLUG}_p1", "r": f"{SLUG}_r", "p2": f"{SLUG}_p2"}
-MANIFEST = {"slug": SLUG, "template": TEMPLATE, "description": DESCRIPTION,
-            "tokens": {role: {"name": name} for role, name in NAMES.items()}}
+MANIFEST = check_manifest(
+    {"format": MANIFEST_FORMAT, "slug": SLUG, "template": TEMPLATE, "description": DESCRIPTION, "family": "sd1",
+     "architecture": "stable-diffusion-v1/textual-inversion", "subjects": ["man", "woman"],
+     "embedding_dims": {"clip_l": 768},
+     "tokens": {role: {"name": name, "file": f"{name}.safetensors", "sha256": "0" * 64, "vectors": 1}
+                for role, name in NAMES.items()}},
+    Path(f"{SLUG}.interaction.json"))
 FAST = PoseClassifierConfig(epochs=150)
 
 
@@ -310,14 +313,14 @@ def test_clip_t_without_a_description_explains_the_fix(tiny_open_clip, tmp_path)
     _generated_images(tmp_path / "gen", 1, with_pose=False, rng=np.random.default_rng(5))
     samples = collect_samples(tmp_path / "gen", MANIFEST)
     with pytest.raises(InterInvError, match="--description"):
-        evaluate(samples, {**MANIFEST, "description": ""}, clip=tiny_open_clip)
+        evaluate(samples, dataclasses.replace(MANIFEST, description=""), clip=tiny_open_clip)
 
 
 def test_pose_metrics_count_images_without_two_people_as_wrong(train_set):
     rng = np.random.default_rng(6)
     svm = train_pose_svm(pose_features(train_set[0]), train_set[1], FAST)
     gcn = train_pose_gcn(train_set[0], train_set[1], FAST)
-    manifest = {**MANIFEST, "slug": "hug"}
+    manifest = dataclasses.replace(MANIFEST, slug="hug")
     samples = [EvalSample(Path(f"{i}.png"), "p", ("man", "woman"), PoseImage(64, 64, synthetic_pair("hug", rng)))
                for i in range(4)]
     samples.append(EvalSample(Path("4.png"), "p", ("man", "woman"), PoseImage(64, 64, synthetic_pair("hug", rng)[:1])))

@@ -37,7 +37,7 @@ def test_export_writes_three_files_with_modelspec_and_group_metadata(exported):
     assert meta["modelspec.trigger_phrase"] == "kh_r" and meta["interinv.role"] == "r"
     assert json.loads(meta["interinv.siblings"]) == ["kh_p1", "kh_r", "kh_p2"]
     manifest = load_manifest(exported)
-    assert manifest["tokens"]["p2"]["file"] == "kh_p2.safetensors" and manifest["embedding_dims"] == {"clip_l": 32}
+    assert manifest.tokens["p2"].file == "kh_p2.safetensors" and manifest.embedding_dims == {"clip_l": 32}
 
 
 def test_exported_vectors_are_what_the_encoder_sees(host, tmp_path):

@@ -12,8 +12,10 @@ import torch
 from share_helpers import SLUG, make_export
 
 from interinv.errors import InterInvError
-from interinv.formats.embedding_files import file_sha256, read_embedding, write_a1111_pt
-from interinv.share.bundle import install_interaction, write_bundle
+from interinv.formats.embedding_files import read_embedding, write_a1111_pt
+from interinv.formats.hashes import file_sha256
+from interinv.share.bundle import write_bundle
+from interinv.share.install import install_interaction
 
 NAMES = [f"{SLUG}_p1", f"{SLUG}_r", f"{SLUG}_p2"]
 WIDTH = 32  # the tiny test model's token-embedding width

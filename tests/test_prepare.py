@@ -15,10 +15,8 @@ from interinv.data.exemplars import load_interaction, load_subject_images
 from interinv.data.masks import box_mask, hull_mask, read_mask, union_mask
 from interinv.data.pose import PeopleCountError, person_box, read_openpose_json, subject_skeleton
 from interinv.data.prepare import (
-    CONTACT_BACKGROUND,
     CONTACT_CELL,
-    CONTACT_GAP,
-    CONTACT_LABEL,
+    CONTACT_LAYOUT,
     SAM_BOX_PAD,
     SKELETON_MARGIN,
     PrepareOptions,
@@ -148,16 +146,17 @@ def test_the_poses_used_are_the_users_json(first_run):
 def test_contact_sheet_has_a_row_per_exemplar_with_every_panel(first_run):
     _, result, _ = first_run
     panels = 4 + 2 * 2  # overlay, two skeleton maps, masks, then two stage-1 images per subject
-    row = CONTACT_LABEL + CONTACT_CELL + CONTACT_GAP
+    gap, label, background = CONTACT_LAYOUT.gap, CONTACT_LAYOUT.label_height, CONTACT_LAYOUT.background
+    row = label + CONTACT_CELL + gap
     with Image.open(result.contact_sheet) as sheet:
-        assert sheet.size == (CONTACT_GAP + panels * (CONTACT_CELL + CONTACT_GAP), CONTACT_LABEL + CONTACT_GAP + 2 * row)
+        assert sheet.size == (gap + panels * (CONTACT_CELL + gap), label + gap + 2 * row)
         pixels = np.asarray(sheet.convert("RGB"))
     for r in range(2):
-        top = CONTACT_LABEL + CONTACT_GAP + r * row + CONTACT_LABEL
+        top = label + gap + r * row + label
         for c in range(panels):
-            left = CONTACT_GAP + c * (CONTACT_CELL + CONTACT_GAP)
+            left = gap + c * (CONTACT_CELL + gap)
             cell = pixels[top : top + CONTACT_CELL, left : left + CONTACT_CELL]
-            assert not (cell == CONTACT_BACKGROUND).all(), f"row {r}, panel {c} is empty"
+            assert not (cell == background).all(), f"row {r}, panel {c} is empty"
 
 
 def test_training_uses_the_prepared_masks(first_run):

@@ -14,8 +14,10 @@ from PIL import Image
 from share_helpers import SLUG, FakeHub, a1111_reads, make_export
 
 from interinv.errors import InterInvError
-from interinv.formats.embedding_files import file_sha256
-from interinv.share.bundle import install_interaction, push_to_hub, write_bundle
+from interinv.formats.hashes import file_sha256
+from interinv.share.bundle import write_bundle
+from interinv.share.hub import push_to_hub
+from interinv.share.install import install_interaction
 
 TOKEN = "hf_TESTtokenDoNotLeak0123456789"
 NAMES = [f"{SLUG}_p1", f"{SLUG}_r", f"{SLUG}_p2"]
@@ -159,7 +161,8 @@ def test_model_card_widget_shows_only_previews_whose_prompt_uses_the_template(hu
 
 
 def test_model_card_widget_without_previews_is_the_filled_template(tmp_path, host):
-    from interinv.share.bundle import model_card, open_export
+    from interinv.share.exported import open_export
+    from interinv.share.model_card import model_card
 
     card = model_card(open_export(make_export(tmp_path / "export", host, previews=False)), "alice/kisshand")
 

@@ -82,16 +82,16 @@ def test_renders_follow_the_skeleton_and_record_prompt_and_seed(pose_host, subje
     assert [made for _, made in results] == [True, True] and len(host.calls) == 2
     with Image.open(subject.skeleton) as skeleton:
         assert all(np.array_equal(np.asarray(kw["pose_image"]), np.asarray(skeleton.convert("RGB"))) for _, kw in host.calls)
-    assert [(e["prompt"], e["seed"]) for e in entries] == [(p, kw["seed"]) for p, kw in host.calls]
-    assert {e["subject"] for e in entries} == {"man"} and {e["source"] for e in entries} == {"controlnet"}
-    with Image.open(tmp_path / "stage1" / entries[0]["file"]) as image:
-        assert image.size == (32, 32) and f"Seed: {entries[0]['seed']}" in image.info["parameters"]
+    assert [(e.settings["prompt"], e.settings["seed"]) for e in entries] == [(p, kw["seed"]) for p, kw in host.calls]
+    assert {e.subject for e in entries} == {"man"} and {e.source for e in entries} == {"controlnet"}
+    with Image.open(tmp_path / "stage1" / entries[0].file) as image:
+        assert image.size == (32, 32) and f"Seed: {entries[0].settings['seed']}" in image.info["parameters"]
 
 
 def test_images_on_disk_are_kept_and_only_missing_ones_are_rendered(pose_host, subject, tmp_path):
     options = SynthOptions(per_subject=2, steps=1)
     first = [entry for entry, _ in synthesize(pose_host, subject, options, tmp_path)]
-    (tmp_path / first[1]["file"]).unlink()
+    (tmp_path / first[1].file).unlink()
     host = CountingHost(pose_host)
     again = list(synthesize(host, subject, options, tmp_path))
     assert [made for _, made in again] == [False, True] and len(host.calls) == 1
@@ -139,8 +139,8 @@ def test_crops_need_no_model_and_vary_the_background(subject, tmp_path):
     results = list(synthesize(None, subject, SynthOptions(per_subject=3, source="crops", resolution=40), tmp_path))
     corners = []
     for entry, made in results:
-        assert made and entry["source"] == "crops" and entry["subject"] == "man"
-        with Image.open(tmp_path / entry["file"]) as image:
+        assert made and entry.source == "crops" and entry.subject == "man"
+        with Image.open(tmp_path / entry.file) as image:
             assert image.size == (40, 40)
             corners.append(image.getpixel((0, 0)))
     assert corners == [CROP_BACKGROUNDS[i] for i in range(3)]

@@ -7,6 +7,7 @@ from pathlib import Path
 import a1111_standin  # noqa: F401  (puts the stand-in's `modules` on sys.path)
 from standin import a1111_host as host
 from standin import boot, demo, webui  # noqa: F401  (fixtures)
+from task_helpers import interrupted_at
 
 from interinv.ui import jobs, tab
 
@@ -74,19 +75,11 @@ def test_live_previews_reach_the_progress_endpoint_while_training(webui, demo, m
 
 def test_an_interrupted_training_resumes_from_the_name_alone(webui, demo, monkeypatch):
     import torch
-    from modules import safe, shared
+    from modules import safe
 
-    original = jobs.WebUIJob.update
-
-    def interrupt_in_stage2(self, stage, step, losses):
-        original(self, stage, step, losses)
-        if stage == "stage2":
-            shared.state.interrupt()
-
-    monkeypatch.setattr(jobs.WebUIJob, "update", interrupt_in_stage2)
     monkeypatch.setattr(torch, "load", safe.load)  # the WebUI's checker, which refuses what torch 2.14 writes
-    _sheet, _gallery, stopped = click("task(first)", form(demo))
-    monkeypatch.setattr(jobs.WebUIJob, "update", original)
+    with interrupted_at(monkeypatch, "stage2"):
+        _sheet, _gallery, stopped = click("task(first)", form(demo))
     _sheet, _gallery, resumed = click("task(again)", form(demo, subject1="", subject2="", folder=""), resume=True)
     assert "interrupted" in stopped and "Press Resume" in stopped and "--resume" not in stopped
     assert "Trained 'demo_kneel'" in resumed, resumed

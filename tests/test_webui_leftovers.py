@@ -3,6 +3,7 @@ total-progress bar that counts each preview as the one image it is."""
 
 import a1111_standin  # noqa: F401  (puts the stand-in's `modules` on sys.path)
 from standin import a1111_host, demo, webui  # noqa: F401  (fixtures)
+from task_helpers import interrupted_at
 
 from interinv.config import TrainConfig
 from interinv.job import Job
@@ -19,16 +20,8 @@ def tiny_spec(demo, name="demo_kneel"):
 
 
 def test_an_interrupted_task_leaves_no_empty_folder_in_the_embeddings_folder(webui, demo, monkeypatch):
-    from modules import shared
-
-    original = jobs.WebUIJob.update
-
-    def interrupt(self, stage, step, losses):
-        original(self, stage, step, losses)
-        shared.state.interrupt()
-
-    monkeypatch.setattr(jobs.WebUIJob, "update", interrupt)
-    task = jobs.execute(jobs.new_task(tiny_spec(demo)), a1111_host)
+    with interrupted_at(monkeypatch, stage=None):
+        task = jobs.execute(jobs.new_task(tiny_spec(demo)), a1111_host)
     assert task.status == "interrupted", task.error
     assert sorted(p.name for p in (webui["data_dir"] / "embeddings").iterdir()) == []
 

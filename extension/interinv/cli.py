@@ -201,20 +201,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def preview_grid(host, out: Path, prompt: str, seeds, steps: int, target: Path | None = None) -> Path:
     """Install the exported files in the host, render the prompt for each seed, save one PNG grid."""
-    from PIL import Image
-
+    from .data.contact_sheet import contact_sheet
     from .formats.infotext import save_png
     from .formats.manifest import load_manifest
 
     manifest = load_manifest(out)
-    folder = Path(manifest["_folder"])
-    host.install_embeddings([str(folder / manifest["tokens"][role]["file"]) for role in ("p1", "r", "p2")])
-    text = prompt.format(**{role: manifest["tokens"][role]["name"] for role in ("p1", "r", "p2")})
+    host.install_embeddings([str(manifest.file(role)) for role in manifest.tokens])
+    text = prompt.format(**manifest.names)
     images = [host.generate(text, seed=seed, steps=steps) for seed in seeds]
-    grid = Image.new("RGB", (images[0].width * len(images), images[0].height))
-    for index, image in enumerate(images):
-        grid.paste(image, (index * image.width, 0))
-    return save_png(target or out / "preview-grid.png", grid, f"{text}\nSeeds: {list(seeds)}")
+    return save_png(target or out / "preview-grid.png", contact_sheet([("", images)]), f"{text}\nSeeds: {list(seeds)}")
 
 
 def check_prompt(prompt: str) -> str:
@@ -269,14 +264,14 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from .share.bundle import push_to_hub
+    from .share.hub import push_to_hub
 
     print(f"Pushed: {push_to_hub(args.out, args.repo, private=args.private)}")
     return 0
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from .share.bundle import install_interaction
+    from .share.install import install_interaction
 
     target = install_interaction(args.source, args.embeddings_dir, family=args.family, width=args.width, force=args.force)
     print(f"Installed into {target}")
@@ -303,35 +298,20 @@ def _share_commands(sub) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import torch
-
     from .atomic import write_text_atomic
-    from .eval.evaluate import CLIP_BATCH_SIZE, DEFAULT_CLIP_ARCH, collect_samples, evaluate, format_report, load_clip
-    from .formats.manifest import load_manifest
-    from .eval.pose_classifiers import POSE_KP, POSE_S, load_classifier, train_from_folder
-    from .data.pose_detectors import get_detector
+    from .eval.clip import CLIP_BATCH_SIZE, DEFAULT_CLIP_ARCH
+    from .eval.evaluate import format_report
+    from .eval.run import EvalRequest, run_eval
 
-    if args.train_classifiers and (args.pose_s or args.pose_kp):
-        raise InterInvError("Give either --train-classifiers FOLDER or --pose-s/--pose-kp files, not both.")
-    if not (args.clip or args.pose_s or args.pose_kp or args.train_classifiers):
-        raise InterInvError(
-            "Nothing to score. Give --clip PATH for CLIP-T and CLIP-S, and --pose-s/--pose-kp FILE or "
-            "--train-classifiers FOLDER for Pose-S and Pose-KP."
-        )
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     human = sys.stderr if args.json == "-" else sys.stdout  # `--json -` keeps stdout for the JSON alone
-    manifest = load_manifest(args.embeddings)
-    detector = get_detector(args.pose_detector, args.pose_detector_path, device) if args.pose_detector else None
-    samples = collect_samples(args.images, manifest, detector)
-    classifiers = {POSE_S: args.pose_s, POSE_KP: args.pose_kp}
-    if args.train_classifiers:
-        classifiers = train_from_folder(args.train_classifiers, args.classifiers_out, detector)
-        print(f"Trained the pose classifiers on '{args.train_classifiers}': "
-              + ", ".join(str(path) for path in classifiers.values()), file=human)
-    loaded = {kind: load_classifier(path) for kind, path in classifiers.items() if path}
-    clip = load_clip(args.clip, args.clip_arch or DEFAULT_CLIP_ARCH, device) if args.clip else None
-    report = evaluate(samples, manifest, clip, loaded.get(POSE_S), loaded.get(POSE_KP), args.description,
-                      args.batch_size or CLIP_BATCH_SIZE)
+    request = EvalRequest(
+        images=Path(args.images), embeddings=Path(args.embeddings), clip=_path(args.clip),
+        description=args.description, pose_s=_path(args.pose_s), pose_kp=_path(args.pose_kp),
+        train_classifiers=_path(args.train_classifiers), classifiers_out=Path(args.classifiers_out),
+        pose_detector=args.pose_detector, pose_detector_path=args.pose_detector_path, device=args.device,
+        clip_arch=args.clip_arch or DEFAULT_CLIP_ARCH, batch_size=args.batch_size or CLIP_BATCH_SIZE,
+    )
+    report = run_eval(request, log=lambda message: print(message, file=human))
     print(format_report(report), file=human)
     if args.json:
         text = json.dumps(report.to_dict(), indent=2) + "\n"
@@ -340,6 +320,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         else:
             print(f"Wrote {write_text_atomic(Path(args.json), text)}")
     return 0
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
 
 
 def _eval_commands(sub) -> None:

@@ -11,7 +11,8 @@ from typing import Any, Mapping
 from . import __version__
 from .atomic import write_text_atomic
 from .errors import InterInvError
-from .formats.embedding_files import file_sha256, read_embedding, write_a1111_pt, write_embedding
+from .formats.embedding_files import read_embedding, write_a1111_pt, write_embedding
+from .formats.hashes import file_sha256
 from .formats.families import architecture
 from .formats.infotext import a1111_infotext, save_png
 from .formats.manifest import MANIFEST_FORMAT

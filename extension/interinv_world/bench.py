@@ -22,9 +22,11 @@ from PIL import Image
 from interinv.atomic import write_text_atomic
 from interinv.config import TrainConfig, with_overrides
 from interinv.errors import InterInvError
+from interinv.data.contact_sheet import contact_sheet
 from interinv.data.exemplars import fill_template
 from interinv.engine.run import TrainRequest, run
 from interinv.formats.infotext import save_png
+from interinv.formats.interaction_file import InteractionFile, write_interaction_file
 from interinv.hosts.base import Host
 from interinv.job import Job
 from interinv.data.masks import union_mask, write_mask
@@ -73,8 +75,8 @@ def write_exemplars(folder: Path, interaction: str, species: tuple[str, str], co
         save_png(stem.with_suffix(".png"), scene.image)
         write_openpose_json(stem.with_suffix(".json"), render.pose_image(scene))
         write_mask(folder / f"{index:02d}.mask.png", union_mask(list(scene.masks)))
-    spec = {"name": interaction, "subjects": list(species), "description": grammar.neutral_caption(species)}
-    write_text_atomic(folder / "interaction.json", json.dumps(spec, indent=2))
+    write_interaction_file(folder, InteractionFile(name=interaction, subjects=species,
+                                                   description=grammar.neutral_caption(species)))
     return folder
 
 
@@ -259,17 +261,8 @@ def merge_bench_runs(folders: list[Path], out: Path) -> dict:
         merged["timings_s"].update(run["timings_s"])
     (out / "grids").mkdir(parents=True, exist_ok=True)
     for method in settings["methods"]:
-        save_png(out / "grids" / f"{method}.png", stack_images([Image.open(f / "grids" / f"{method}.png") for f in folders]))
+        save_png(out / "grids" / f"{method}.png", contact_sheet([("", [Image.open(f / "grids" / f"{method}.png")]) for f in folders]))
     return finish_bench(merged, out)
-
-
-def stack_images(images: list[Image.Image]) -> Image.Image:
-    canvas = Image.new("RGB", (max(i.width for i in images), sum(i.height for i in images)), "white")
-    top = 0
-    for image in images:
-        canvas.paste(image.convert("RGB"), (0, top))
-        top += image.height
-    return canvas
 
 
 def stage1_images(host, folder: Path, work: Path, cfg: BenchConfig, job: Job) -> Path:
@@ -283,13 +276,7 @@ def stage1_images(host, folder: Path, work: Path, cfg: BenchConfig, job: Job) ->
 
 def image_grid(rows: list[torch.Tensor]) -> Image.Image:
     """uint8 image rows [n, 3, H, W] as one PNG grid."""
-    height, width = rows[0].shape[-2:]
-    columns = max(r.shape[0] for r in rows)
-    canvas = Image.new("RGB", (columns * width, len(rows) * height), "white")
-    for y, row in enumerate(rows):
-        for x, image in enumerate(row):
-            canvas.paste(Image.fromarray(image.permute(1, 2, 0).numpy()), (x * width, y * height))
-    return canvas
+    return contact_sheet([("", [Image.fromarray(image.permute(1, 2, 0).numpy()) for image in row]) for row in rows])
 
 
 def results_table(results: dict, interactions, methods) -> str:

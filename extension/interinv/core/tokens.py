@@ -12,6 +12,7 @@ from ..errors import InterInvError
 from .prior import VocabStats, adain
 
 ROLES = ("p1", "r", "p2")
+POSE_ROLES = ("p1", "p2")  # the roles learned in stage 1, one per subject
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 

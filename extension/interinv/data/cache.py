@@ -9,6 +9,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable
 
+from ..formats.hashes import file_sha256
+
 
 KEY_LENGTH = 12  # hex digits of a key in file names: collisions stay negligible for any exemplar set
 
@@ -18,18 +20,10 @@ def content_key(*parts: object) -> str:
     digest = hashlib.sha256()
     for part in parts:
         if isinstance(part, Path):
-            part = _file_digest(part)
+            part = bytes.fromhex(file_sha256(part))
         data = part if isinstance(part, bytes) else json.dumps(part, sort_keys=True, default=str).encode()
         digest.update(len(data).to_bytes(8, "little") + data)
     return digest.hexdigest()[:KEY_LENGTH]
-
-
-def _file_digest(path: Path) -> bytes:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.digest()
 
 
 def file_identity(path: str | os.PathLike) -> list:

@@ -6,19 +6,19 @@ It exercises every file format and both stages on the tiny model; its images are
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from ..atomic import write_text_atomic
+from ..formats.interaction_file import (EXEMPLARS_FOLDER, STAGE1_FOLDER, InteractionFile, Stage1Entry,
+                                        write_interaction_file, write_stage1_file)
 from .masks import hull_mask, union_mask, write_mask
-from .pose import Person, PoseImage, write_openpose_json
+from .pose import LIMBS, Person, PoseImage, write_openpose_json
 from ..formats.infotext import save_png
 
 CANVAS = 64
-LIMBS = ((1, 2), (2, 3), (3, 4), (1, 5), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12), (12, 13), (0, 1))
+BODY_LIMBS = tuple(limb for limb in LIMBS if max(limb) < 14)  # a stick figure: no eyes and ears
 STANDING = ((0.5, 0.1), (0.5, 0.22), (0.4, 0.22), (0.36, 0.38), (0.34, 0.52), (0.6, 0.22), (0.64, 0.38),
             (0.66, 0.52), (0.45, 0.55), (0.45, 0.75), (0.45, 0.95), (0.55, 0.55), (0.55, 0.75), (0.55, 0.95),
             (0.48, 0.08), (0.52, 0.08), (0.46, 0.09), (0.54, 0.09))
@@ -37,7 +37,7 @@ def _place(points, x0: float, y0: float, scale: float, rng: random.Random) -> Pe
 def _draw(image: Image.Image, person: Person, colour: tuple[int, int, int]) -> None:
     draw, side = ImageDraw.Draw(image), image.size[0]
     pts = [(x * side, y * side) for x, y in person.keypoints]
-    for a, b in LIMBS:
+    for a, b in BODY_LIMBS:
         draw.line([pts[a], pts[b]], fill=colour, width=max(2, side // 24))
     r = side / 18
     draw.ellipse([pts[0][0] - r, pts[0][1] - r, pts[0][0] + r, pts[0][1] + r], fill=colour)
@@ -46,7 +46,7 @@ def _draw(image: Image.Image, person: Person, colour: tuple[int, int, int]) -> N
 def write_demo_set(folder: str | Path, count: int = 6, singles: int = 4, seed: int = 0) -> Path:
     """Write exemplars/ (two-subject images, interaction.json, pose JSON, masks) and stage1/ into folder."""
     folder, rng = Path(folder), random.Random(seed)
-    exemplars, stage1 = folder / "exemplars", folder / "stage1"
+    exemplars, stage1 = folder / EXEMPLARS_FOLDER, folder / STAGE1_FOLDER
     for index in range(count):
         scale = rng.uniform(0.5, 0.6)
         kneeler = _place(KNEELING, rng.uniform(0.0, 0.08), 1.0 - scale - 0.02, scale, rng)
@@ -58,14 +58,14 @@ def write_demo_set(folder: str | Path, count: int = 6, singles: int = 4, seed: i
         save_png(stem.with_suffix(".png"), image)
         write_openpose_json(stem.with_suffix(".json"), PoseImage(CANVAS, CANVAS, (kneeler, stander)))
         write_mask(stem.with_name(f"{index:02d}.mask.png"), union_mask([hull_mask(p, CANVAS, CANVAS) for p in (kneeler, stander)]))
-    spec = {"name": "demo_kneel", "subjects": [s for s, _ in SUBJECTS], "description": "kneels before and holds the hand of"}
-    write_text_atomic(exemplars / "interaction.json", json.dumps(spec, indent=2))
-    entries = {"p1": [], "p2": []}
+    write_interaction_file(exemplars, InteractionFile(name="demo_kneel", subjects=tuple(s for s, _ in SUBJECTS),
+                                                      description="kneels before and holds the hand of"))
+    entries: dict[str, list[Stage1Entry]] = {"p1": [], "p2": []}
     for role, points, (subject, colour) in (("p1", KNEELING, SUBJECTS[0]), ("p2", STANDING, SUBJECTS[1])):
         for index in range(singles):
             image = Image.new("RGB", (CANVAS, CANVAS), rng.choice(BACKGROUNDS))
             _draw(image, _place(points, 0.1, 0.05, 0.9, rng), colour)
             save_png(stage1 / role / f"{index:02d}.png", image)
-            entries[role].append({"file": f"{role}/{index:02d}.png", "subject": subject, "source": "demo"})
-    write_text_atomic(stage1 / "stage1.json", json.dumps(entries, indent=2))
+            entries[role].append(Stage1Entry(file=f"{role}/{index:02d}.png", subject=subject, source="demo"))
+    write_stage1_file(stage1, entries)
     return folder

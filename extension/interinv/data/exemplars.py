@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..atomic import write_atomic
 from ..config import STAGE2_TEMPLATES
+from ..core.tokens import POSE_ROLES
 from ..errors import InterInvError
+from ..formats.interaction_file import (INTERACTION_FILE, STAGE1_FILE, ImageEntry, InteractionFile, Stage1Entry,
+                                        check_subjects, read_interaction_file, read_stage1_file,
+                                        write_interaction_file)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")  # animated files are refused when read
-SPEC_FILE = "interaction.json"
-STAGE1_FILE = "stage1.json"
-STAGE2_SLOTS = ("o1", "o2", "p1", "r", "p2")
 STAGE1_SLOTS = ("o", "p")
 MIN_EXEMPLARS = 2
-MAX_SUBJECT_CHARS = 60  # a subject is a few words; captions must fit CLIP's 77 tokens
-PROMPT_SYNTAX = "()[]{}<>:|,\\"  # A1111/Forge emphasis, LoRA tags, alternation, our slots; commas split captions
+SPEC_HELP = ("Subjects are the words O1 and O2 (O1 = the left person unless 'people' says otherwise). "
+             "Templates use {o1} {p1} {r} {o2} {p2}. Per image you may set subjects, templates, pose (OpenPose JSON), "
+             "mask (PNG) and people ([i, j] = which detected people are O1 and O2).")
 
 
 @dataclass(frozen=True)
@@ -100,63 +100,6 @@ def eight_bit(image: Image.Image) -> Image.Image:
     return image
 
 
-def check_template(template: str, slots: Sequence[str], where: str) -> str:
-    """A caption template must use exactly the named slots, each at least once."""
-    try:
-        used = {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
-    except ValueError as exc:
-        raise InterInvError(f"{where}: the template '{template}' is malformed ({exc}).") from exc
-    missing, unknown = [s for s in slots if s not in used], sorted(used - set(slots))
-    if missing or unknown:
-        raise InterInvError(
-            f"{where}: the template '{template}' "
-            + (f"lacks the slots {', '.join('{' + s + '}' for s in missing)}" if missing else "")
-            + (" and " if missing and unknown else "")
-            + (f"uses unknown slots {', '.join('{' + s + '}' for s in unknown)}" if unknown else "")
-            + f". Use each of {', '.join('{' + s + '}' for s in slots)}, e.g. '{STAGE2_TEMPLATES[0]}'."
-        )
-    return template
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InterInvError(f"'{path}' is not valid JSON: {exc}. Fix the file or run 'interinv init'.") from exc
-    if not isinstance(data, dict):
-        raise InterInvError(f"'{path}' must hold a JSON object.")
-    return data
-
-
-def check_subjects(value: Any, where: str) -> tuple[str, str]:
-    """The two subject words O1 and O2 of an interaction (see check_subject)."""
-    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, str) and v.strip() for v in value)):
-        raise InterInvError(f"{where}: 'subjects' must be two words, e.g. [\"man\", \"woman\"], got {value!r}.")
-    return (check_subject(value[0], f"{where} subjects[0]"), check_subject(value[1], f"{where} subjects[1]"))
-
-
-def check_subject(word: str, where: str) -> str:
-    """A subject word, stripped: plain text, since it goes into captions, prompts and infotexts as it is.
-
-    The one validator of subjects: interaction.json, stage1.json, `init`, the API and the tab all call it.
-    """
-    word = word.strip()
-    if len(word) > MAX_SUBJECT_CHARS:
-        raise InterInvError(
-            f"{where}: the subject is {len(word)} characters long ('{word[:40]}...'); a subject is a few words "
-            f"of at most {MAX_SUBJECT_CHARS} characters, e.g. 'man in a red coat', so that captions fit the text "
-            "encoder's 77 tokens."
-        )
-    syntax = next((c for c in word if c in PROMPT_SYNTAX or not c.isprintable()), None)
-    if syntax is not None:
-        raise InterInvError(
-            f"{where}: the subject '{word}' contains {syntax!r}, which the WebUIs read as prompt syntax (weights, "
-            "LoRAs, alternation, template slots, or a break between prompt parts). Use plain words, e.g. "
-            "'man in a red coat'."
-        )
-    return word
-
-
 def image_files(folder: Path) -> list[Path]:
     """The exemplar images of a folder: image files that are not masks, skeletons or previews."""
     return sorted(
@@ -169,63 +112,47 @@ def image_files(folder: Path) -> list[Path]:
 def load_interaction(folder: str | Path) -> Interaction:
     """Read an interaction folder: its images and interaction.json (subjects, templates, poses, masks)."""
     folder = Path(folder)
-    spec_path = folder / SPEC_FILE
     if not folder.is_dir():
         raise InterInvError(f"Exemplar folder '{folder}' does not exist.")
-    if not spec_path.is_file():
-        raise InterInvError(
-            f"'{spec_path}' is missing. It names the two subjects of each image; "
-            f"create it with 'interinv init {folder}' and fill in the subject words."
-        )
-    spec = _read_json(spec_path)
-    where = str(spec_path)
-    default_subjects = check_subjects(spec["subjects"], where) if "subjects" in spec else None
-    templates = tuple(check_template(t, STAGE2_SLOTS, f"{where} 'templates'") for t in spec.get("templates", STAGE2_TEMPLATES))
-    entries = spec.get("images", {})
-    for name in entries:
+    spec = read_interaction_file(folder)
+    where = str(folder / INTERACTION_FILE)
+    for name in spec.images:
         if not (folder / name).is_file():
             raise InterInvError(f"{where}: 'images' names '{name}', which is not in {folder}.")
-    _refuse_shadowed_subjects(spec, entries, where)
-    exemplars = tuple(
-        _exemplar(folder, path, entries.get(path.name, {}), default_subjects, templates, where)
-        for path in image_files(folder)
-    )
+    _refuse_shadowed_subjects(spec, where)
+    exemplars = tuple(_exemplar(folder, path, spec, where) for path in image_files(folder))
     if len(exemplars) < MIN_EXEMPLARS:
         raise InterInvError(
             f"'{folder}' holds {len(exemplars)} exemplar image(s); at least {MIN_EXEMPLARS} are needed "
             "(4-10 works best). Add more images of the same interaction."
         )
-    return Interaction(folder, spec.get("name"), str(spec.get("description", "")), exemplars)
+    return Interaction(folder, spec.name, spec.description, exemplars)
 
 
-def _refuse_shadowed_subjects(spec: dict, entries: dict, where: str) -> None:
+def _refuse_shadowed_subjects(spec: InteractionFile, where: str) -> None:
     """Files from an older `init` copy the subjects into every image, so an edit of the top-level ones did nothing."""
-    per_image = [entry.get("subjects") if isinstance(entry, dict) else None for entry in entries.values()]
-    top = spec.get("subjects")
-    if top is None or len(per_image) < MIN_EXEMPLARS or None in per_image:
+    per_image = [entry.subjects for entry in spec.images.values()]
+    if spec.subjects is None or len(per_image) < MIN_EXEMPLARS or None in per_image:
         return
-    if all(s == per_image[0] for s in per_image) and per_image[0] != top:
+    if all(s == per_image[0] for s in per_image) and per_image[0] != spec.subjects:
         raise InterInvError(
-            f"{where}: the top-level 'subjects' are {top}, but every image entry sets {per_image[0]}, so the "
-            "top-level ones are used nowhere (older versions of `interinv init` copied the subjects into each "
-            "image). Delete the per-image 'subjects' to use the top-level ones, or set the top-level to match."
+            f"{where}: the top-level 'subjects' are {list(spec.subjects)}, but every image entry sets "
+            f"{list(per_image[0])}, so the top-level ones are used nowhere (older versions of `interinv init` copied "
+            "the subjects into each image). Delete the per-image 'subjects' to use the top-level ones, or set the "
+            "top-level to match."
         )
 
 
-def _exemplar(folder: Path, path: Path, entry: dict, subjects, templates, where: str) -> Exemplar:
+def _exemplar(folder: Path, path: Path, spec: InteractionFile, where: str) -> Exemplar:
     where = f"{where} images['{path.name}']"
-    if "subjects" in entry:
-        subjects = check_subjects(entry["subjects"], where)
+    entry = spec.images.get(path.name, ImageEntry())
+    subjects = entry.subjects or spec.subjects
     if subjects is None:
         raise InterInvError(f"{where}: no 'subjects' given, and no default 'subjects' at the top of the file.")
-    if "templates" in entry:
-        templates = tuple(check_template(t, STAGE2_SLOTS, f"{where} 'templates'") for t in entry["templates"])
-    pose = _optional_file(folder, entry.get("pose"), path.with_suffix(".json"), where, "pose")
-    mask = _optional_file(folder, entry.get("mask"), path.with_name(path.stem + ".mask.png"), where, "mask")
-    people = entry.get("people")
-    if people is not None and not (isinstance(people, list) and len(people) == 2 and all(isinstance(i, int) for i in people)):
-        raise InterInvError(f"{where}: 'people' must be two person indices, e.g. [1, 0], got {people!r}.")
-    return Exemplar(path, subjects, templates, pose, mask, tuple(people) if people else None)
+    templates = entry.templates or spec.templates or STAGE2_TEMPLATES
+    pose = _optional_file(folder, entry.pose, path.with_suffix(".json"), where, "pose")
+    mask = _optional_file(folder, entry.mask, path.with_name(path.stem + ".mask.png"), where, "mask")
+    return Exemplar(path, subjects, templates, pose, mask, entry.people)
 
 
 def _optional_file(folder: Path, named: str | None, default: Path, where: str, field: str) -> Path | None:
@@ -240,14 +167,13 @@ def _optional_file(folder: Path, named: str | None, default: Path, where: str, f
 def load_subject_images(folder: str | Path, subjects: dict[str, str] | None = None) -> dict[str, list[SubjectImage]]:
     """Stage-1 images per role ("p1", "p2"): from stage1.json, or from p1/ and p2/ subfolders plus subject words."""
     folder = Path(folder)
-    manifest = folder / STAGE1_FILE
-    if manifest.is_file():
-        data = _read_json(manifest)
-        result = {role: [_subject_image(folder, item, manifest, role) for item in data.get(role, [])] for role in ("p1", "p2")}
+    if (folder / STAGE1_FILE).is_file():
+        result = {role: [_subject_image(folder, entry, role) for entry in entries]
+                  for role, entries in read_stage1_file(folder).items()}
     else:
         if not subjects:
             raise InterInvError(f"'{folder}' has no {STAGE1_FILE}; give the subject word of p1/ and p2/ (--subjects).")
-        result = {role: [SubjectImage(p, subjects[role]) for p in _role_images(folder / role)] for role in ("p1", "p2")}
+        result = {role: [SubjectImage(p, subjects[role]) for p in _role_images(folder / role)] for role in POSE_ROLES}
     for role, images in result.items():
         if not images:
             raise InterInvError(f"Stage-1 folder '{folder}' has no images for {role}; run 'interinv prepare' first.")
@@ -258,13 +184,11 @@ def _role_images(folder: Path) -> list[Path]:
     return image_files(folder) if folder.is_dir() else []
 
 
-def _subject_image(folder: Path, item: Any, manifest: Path, role: str) -> SubjectImage:
-    if not (isinstance(item, dict) and isinstance(item.get("file"), str) and isinstance(item.get("subject"), str)):
-        raise InterInvError(f"{manifest} '{role}': each entry needs 'file' and 'subject' strings, got {item!r}.")
-    path = folder / item["file"]
+def _subject_image(folder: Path, entry: Stage1Entry, role: str) -> SubjectImage:
+    path = folder / entry.file
     if not path.is_file():
-        raise InterInvError(f"{manifest} '{role}': '{item['file']}' does not exist in {folder}.")
-    return SubjectImage(path, check_subject(item["subject"], f"{manifest} '{role}' '{item['file']}'"))
+        raise InterInvError(f"{folder / STAGE1_FILE} '{role}': '{entry.file}' does not exist in {folder}.")
+    return SubjectImage(path, entry.subject)
 
 
 def cached_latents(host, paths: Sequence[Path], size: tuple[int, int], cache_dir: Path | None):
@@ -305,9 +229,7 @@ def fill_template(template: str, **slots: str) -> str:
 
 def write_spec_template(folder: Path, subjects: Sequence[str] = ("person", "person")) -> Path:
     """An interaction.json for a folder of images, with a '_help' note on every field; never overwrites."""
-    from ..atomic import write_text_atomic
-
-    path = folder / SPEC_FILE
+    path = folder / INTERACTION_FILE
     if path.exists():
         raise InterInvError(f"'{path}' already exists; edit it, or delete it to start from a fresh template.")
     if not folder.is_dir():
@@ -316,17 +238,10 @@ def write_spec_template(folder: Path, subjects: Sequence[str] = ("person", "pers
     images = image_files(folder)
     if not images:
         raise InterInvError(f"'{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)}).")
-    spec = {
-        "_help": "Subjects are the words O1 and O2 (O1 = the left person unless 'people' says otherwise). "
-        "Templates use {o1} {p1} {r} {o2} {p2}. Per image you may set subjects, templates, pose (OpenPose JSON), "
-        "mask (PNG) and people ([i, j] = which detected people are O1 and O2).",
-        "name": check_name_hint(folder.name),
-        "description": "",
-        "subjects": list(subjects),
-        "templates": list(STAGE2_TEMPLATES),
-        "images": {p.name: {} for p in images},  # per-image fields only where an image differs
-    }
-    return write_text_atomic(path, json.dumps(spec, indent=2))
+    # per-image fields only where an image differs
+    spec = InteractionFile(name=check_name_hint(folder.name), subjects=subjects, templates=STAGE2_TEMPLATES,
+                           images={p.name: ImageEntry() for p in images})
+    return write_interaction_file(folder, spec, help_text=SPEC_HELP)
 
 
 def check_name_hint(text: str) -> str:

@@ -28,6 +28,9 @@ KEYPOINT_NAMES = (
     "left_knee", "left_ankle", "right_eye", "left_eye", "right_ear", "left_ear",
 )
 NUM_KEYPOINTS = len(KEYPOINT_NAMES)
+# OpenPose-18 limbs (0-based joint pairs), as the ControlNet openpose editor connects them
+LIMBS = ((0, 1), (1, 2), (2, 3), (3, 4), (1, 5), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12),
+         (12, 13), (0, 14), (14, 16), (0, 15), (15, 17))
 # Markers that the editor and ControlNet write for an invisible joint.
 MISSING_MARKERS = ((0.0, 0.0), (-1.0, -1.0))
 ASPECT_TOLERANCE = 0.02  # a canvas or mask of another shape than its image belongs to another image

@@ -19,12 +19,15 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw
 
 from ..atomic import write_text_atomic
+from .contact_sheet import SheetLayout, contact_sheet
 from .cache import cached_file, content_key, file_identity, prune
 from ..errors import InterInvError, TrainingInterrupted
-from .exemplars import STAGE1_FILE, Exemplar, Interaction, load_image, load_interaction
+from .exemplars import Exemplar, Interaction, load_image, load_interaction
+from ..core.tokens import POSE_ROLES
+from ..formats.interaction_file import STAGE1_FOLDER, Stage1Entry, write_stage1_file
 from ..formats.infotext import save_png
 from ..job import Job
 from .masks import (
@@ -53,18 +56,15 @@ from .synth import SubjectPose, SynthOptions, require_pose_generation, synthesiz
 
 PREPARED_FOLDER = "prepared"  # default output folder inside the exemplar folder
 MANIFEST_FILE = "prepare.json"  # what prepare made for each exemplar; train reads the masks from it
-STAGE1_FOLDER = "stage1"
 CONTACT_SHEET = "contact_sheet.png"
 STAGE = "prepare"  # the stage name the Job sees
-ROLES = ("p1", "p2")
 SKELETON_MARGIN = 0.1  # free border of a skeleton map, as a fraction of its side
 SAM_BOX_PAD = 0.15  # grow each skeleton box by this fraction: the joints stop short of the head top and the feet
 CONTACT_CELL = 160  # side of one contact-sheet panel in pixels
-CONTACT_GAP = 4  # pixels between panels
-CONTACT_LABEL = 18  # height of the caption strip above each row
 CONTACT_SAMPLES = 2  # stage-1 images per subject shown on the contact sheet
 CONTACT_WORK = 2 * CONTACT_CELL  # longer side at which overlays are drawn, so skeleton lines stay visible
-CONTACT_BACKGROUND = (24, 24, 24)
+# panels padded into squares, 4 pixels apart, under an 18-pixel caption strip, on dark grey
+CONTACT_LAYOUT = SheetLayout(cell=(CONTACT_CELL, CONTACT_CELL), gap=4, label_height=18, background=(24, 24, 24))
 SUBJECT_TINTS = ((255, 90, 90), (90, 150, 255))  # O1, O2 on the mask panel
 
 
@@ -154,21 +154,21 @@ def prepare(host, folder: str | os.PathLike, options: PrepareOptions = PrepareOp
         progress.advance()
 
     stage1 = out / STAGE1_FOLDER
-    entries: dict[str, list[dict]] = {role: [] for role in ROLES}
+    entries: dict[str, list[Stage1Entry]] = {role: [] for role in POSE_ROLES}
     for item in analyses:
-        for role, subject, skeleton, mask in zip(ROLES, item.exemplar.subjects, item.skeletons, item.subject_masks):
+        for role, subject, skeleton, mask in zip(POSE_ROLES, item.exemplar.subjects, item.skeletons, item.subject_masks):
             pose = SubjectPose(item.exemplar.image.name, role, subject, skeleton, item.exemplar.image, mask)
             for entry, was_made in synthesize(host, pose, options, stage1):
                 entries[role].append(entry)
                 if was_made:
                     made["images"] += 1
                 progress.advance()
-    write_text_atomic(stage1 / STAGE1_FILE, json.dumps(entries, indent=1) + "\n")
+    write_stage1_file(stage1, entries)
 
     _prune(out, analyses, entries, poses)
     sheet = out / CONTACT_SHEET
     rows = [_contact_row(item, poses[item.exemplar.image.name][2], entries, stage1) for item in analyses]
-    save_png(sheet, contact_sheet(rows, _contact_titles(options.per_subject)))
+    save_png(sheet, contact_sheet(rows, _contact_titles(options.per_subject), CONTACT_LAYOUT))
     _write_manifest(out, folder, options, analyses, poses, image_keys)
     job.log(f"prepare: made {_count_text(made)}; the rest came from the cache. Contact sheet: {sheet}")
     return Prepared(
@@ -247,7 +247,7 @@ def _analyse(exemplar: Exemplar, image: Image.Image, image_key: str, pair: tuple
              options: PrepareOptions, out: Path, sam, made: Counter) -> _Analysis:
     stem, size = exemplar.image.stem, image.size
     skeletons = []
-    for role, person in zip(ROLES, pair):
+    for role, person in zip(POSE_ROLES, pair):
         key = content_key("skeleton", person.keypoints, size, options.skeleton_side, SKELETON_MARGIN)
         draw = functools.partial(subject_skeleton, person, size, options.skeleton_side, SKELETON_MARGIN)
         path = out / "skeletons" / f"{stem}-{role}-{key}.png"
@@ -256,7 +256,7 @@ def _analyse(exemplar: Exemplar, image: Image.Image, image_key: str, pair: tuple
     subject_masks = tuple(
         cached_file(out / "masks" / f"{stem}-{role}-{key}.png", lambda p, i=i: write_mask(p, subject_mask(i)),
                     made, "masks")
-        for i, role in enumerate(ROLES)
+        for i, role in enumerate(POSE_ROLES)
     )
     mask = exemplar.mask or cached_file(
         out / "masks" / f"{stem}-union-{key}.png",
@@ -288,12 +288,12 @@ def _load_sam(options: PrepareOptions, device: str, job: Job):
 # ---- bookkeeping --------------------------------------------------------------------------------
 
 
-def _prune(out: Path, analyses: Sequence[_Analysis], entries: dict[str, list[dict]], poses) -> None:
+def _prune(out: Path, analyses: Sequence[_Analysis], entries: dict[str, list[Stage1Entry]], poses) -> None:
     """Remove derived files of earlier settings that this run no longer uses."""
     prune(out / "skeletons", [p for a in analyses for p in a.skeletons], "*.png")
     prune(out / "masks", [p for a in analyses for p in (*a.subject_masks, a.mask)], "*.png")
-    for role in ROLES:
-        prune(out / STAGE1_FOLDER / role, [out / STAGE1_FOLDER / e["file"] for e in entries[role]], "*.png")
+    for role in POSE_ROLES:
+        prune(out / STAGE1_FOLDER / role, [out / STAGE1_FOLDER / e.file for e in entries[role]], "*.png")
     detections = [p for _, p, source in poses.values() if source == "detected"]
     prune(out / "poses", detections, "*.json")
 
@@ -349,10 +349,10 @@ def _count_text(made: Counter) -> str:
 # ---- contact sheet ------------------------------------------------------------------------------
 
 
-def _contact_row(item: _Analysis, pose_source: str, entries: dict[str, list[dict]],
+def _contact_row(item: _Analysis, pose_source: str, entries: dict[str, list[Stage1Entry]],
                  stage1: Path) -> tuple[str, list[Image.Image]]:
     name = item.exemplar.image.name
-    samples = [stage1 / e["file"] for role in ROLES for e in [e for e in entries[role] if e["exemplar"] == name][:CONTACT_SAMPLES]]
+    samples = [stage1 / e.file for role in POSE_ROLES for e in [e for e in entries[role] if e.exemplar == name][:CONTACT_SAMPLES]]
     label = (f"{name}   O1 {item.exemplar.subjects[0]} / O2 {item.exemplar.subjects[1]}   pose: {pose_source}   "
              f"mask: {item.mask_source}")
     panels = [_overlay(item.image, item.pair), *(_open(p) for p in item.skeletons),
@@ -399,21 +399,3 @@ def _mask_panel(image: Image.Image, subject_masks: Sequence[Path]) -> Image.Imag
         mask = read_mask(path, (base.shape[1], base.shape[0]))[..., None]
         panel = np.where(mask, base * 0.5 + np.array(tint, dtype=np.float32) * 0.5, panel)
     return Image.fromarray(panel.clip(0, 255).astype(np.uint8))
-
-
-def contact_sheet(rows: Sequence[tuple[str, Sequence[Image.Image]]], titles: Sequence[str] = ()) -> Image.Image:
-    """Column titles on top, then one row per (caption, panels): each panel fitted into a square cell."""
-    columns = max((len(panels) for _, panels in rows), default=0)
-    row_height = CONTACT_LABEL + CONTACT_CELL + CONTACT_GAP
-    size = (CONTACT_GAP + columns * (CONTACT_CELL + CONTACT_GAP), CONTACT_LABEL + CONTACT_GAP + len(rows) * row_height)
-    sheet = Image.new("RGB", size, CONTACT_BACKGROUND)
-    draw = ImageDraw.Draw(sheet)
-    for column, title in enumerate(titles[:columns]):
-        draw.text((CONTACT_GAP + column * (CONTACT_CELL + CONTACT_GAP), 3), title, fill=(160, 200, 255))
-    for row, (label, panels) in enumerate(rows):
-        top = CONTACT_LABEL + CONTACT_GAP + row * row_height
-        draw.text((CONTACT_GAP, top + 3), label, fill=(230, 230, 230))
-        for column, panel in enumerate(panels):
-            cell = ImageOps.pad(panel.convert("RGB"), (CONTACT_CELL, CONTACT_CELL), color=(0, 0, 0))
-            sheet.paste(cell, (CONTACT_GAP + column * (CONTACT_CELL + CONTACT_GAP), top + CONTACT_LABEL))
-    return sheet

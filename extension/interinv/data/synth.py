@@ -22,6 +22,7 @@ from .cache import content_key
 from ..errors import InterInvError
 from .exemplars import load_image
 from ..formats.infotext import save_png
+from ..formats.interaction_file import Stage1Entry
 from .masks import read_mask
 
 SOURCES = ("controlnet", "crops")
@@ -118,7 +119,7 @@ def require_pose_generation(host) -> None:
         raise InterInvError(NO_CONTROLNET)
 
 
-def synthesize(host, pose: SubjectPose, options: SynthOptions, folder: Path) -> Iterator[tuple[dict, bool]]:
+def synthesize(host, pose: SubjectPose, options: SynthOptions, folder: Path) -> Iterator[tuple[Stage1Entry, bool]]:
     """options.per_subject stage-1 images of one subject in folder/<role>/, made lazily one by one.
 
     Yields each image's stage1.json entry and whether it was made now. An image's file name holds
@@ -130,7 +131,7 @@ def synthesize(host, pose: SubjectPose, options: SynthOptions, folder: Path) -> 
         yield from _renders(host, pose, options, folder)
 
 
-def _renders(host, pose: SubjectPose, options: SynthOptions, folder: Path) -> Iterator[tuple[dict, bool]]:
+def _renders(host, pose: SubjectPose, options: SynthOptions, folder: Path) -> Iterator[tuple[Stage1Entry, bool]]:
     require_pose_generation(host)
     skeleton_key = content_key(pose.skeleton)
     size = (options.resolution,) * 2 if options.resolution else None
@@ -155,7 +156,7 @@ def _renders(host, pose: SubjectPose, options: SynthOptions, folder: Path) -> It
         yield _entry(path, folder, pose, "controlnet", settings), made
 
 
-def _crops(pose: SubjectPose, options: SynthOptions, folder: Path) -> Iterator[tuple[dict, bool]]:
+def _crops(pose: SubjectPose, options: SynthOptions, folder: Path) -> Iterator[tuple[Stage1Entry, bool]]:
     side = options.resolution or CROP_SIDE
     source_key = content_key(pose.image, pose.mask)
     subject = None
@@ -172,9 +173,9 @@ def _crops(pose: SubjectPose, options: SynthOptions, folder: Path) -> Iterator[t
         yield _entry(path, folder, pose, "crops", settings), made
 
 
-def _entry(path: Path, folder: Path, pose: SubjectPose, source: str, settings: dict) -> dict:
-    return {"file": path.relative_to(folder).as_posix(), "subject": pose.subject, "exemplar": pose.exemplar,
-            "source": source, **settings}
+def _entry(path: Path, folder: Path, pose: SubjectPose, source: str, settings: dict) -> Stage1Entry:
+    return Stage1Entry(file=path.relative_to(folder).as_posix(), subject=pose.subject, exemplar=pose.exemplar,
+                       source=source, settings=settings)
 
 
 def _open_rgb(path: Path) -> Image.Image:

@@ -15,9 +15,10 @@ from typing import Mapping, Sequence
 
 from ..config import TrainConfig
 from ..core.tokens import PseudoWord, check_slug, token_names
-from ..data.exemplars import (STAGE1_FILE, STAGE1_SLOTS, Exemplar, Interaction, SubjectImage, check_template,
-                              fill_template, load_image, load_interaction, load_subject_images)
-from ..data.prepare import STAGE1_FOLDER, PrepareOptions, Prepared, default_out, prepare, with_prepared
+from ..data.exemplars import (STAGE1_SLOTS, Exemplar, Interaction, SubjectImage, fill_template, load_image,
+                              load_interaction, load_subject_images)
+from ..formats.interaction_file import STAGE1_FILE, STAGE1_FOLDER, check_template
+from ..data.prepare import PrepareOptions, Prepared, default_out, prepare, with_prepared
 from ..errors import InterInvError
 from ..export import ExportInfo, PreviewSettings, export_interaction, write_snapshot
 from ..hosts.base import Host

@@ -21,10 +21,11 @@ from ..core.attention import AttentionProbe, cross_attention_loss, relation_targ
 from ..core.noise import add_noise, sample_timesteps, timestep_weights, training_target
 from ..core.prior import VocabStats, load_vocabulary, steering_loss, vocab_stats, word_vectors
 from ..core.tokens import PseudoWord, new_word, token_names
-from ..data.exemplars import STAGE1_SLOTS, Exemplar, SubjectImage, cached_latents, check_template, fill_template
+from ..data.exemplars import STAGE1_SLOTS, Exemplar, SubjectImage, cached_latents, fill_template
 from ..data.masks import probe_mask
 from ..errors import InterInvError, TrainingInterrupted
 from ..export import PreviewSettings
+from ..formats.interaction_file import check_template
 from ..hosts.base import Host, Vectors
 from ..job import Job
 from .resume import Fingerprint, fingerprint, load_state, save_state

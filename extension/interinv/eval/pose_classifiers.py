@@ -28,15 +28,12 @@ from .. import __version__
 from ..atomic import write_atomic
 from ..errors import InterInvError
 from ..data.exemplars import load_image, load_interaction
-from ..data.pose import NUM_KEYPOINTS, Person, PoseImage, assign_all, read_openpose_json
+from ..data.pose import LIMBS, NUM_KEYPOINTS, Person, PoseImage, assign_all, read_openpose_json
 from ..data.pose_detectors import PoseDetector
 
 CLASSIFIER_FORMAT = "interinv.pose-classifier/1"
-POSE_S, POSE_KP = "pose-s", "pose-kp"
+POSE_S_KIND, POSE_KP_KIND = "pose-s", "pose-kp"
 FEATURES = "keypoint-geometry/1"  # the feature recipe of `pose_features`; stored so old files are refused
-# OpenPose-18 limbs (0-based joint pairs), as the ControlNet openpose editor connects them
-LIMBS = ((0, 1), (1, 2), (2, 3), (3, 4), (1, 5), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12),
-         (12, 13), (0, 14), (14, 16), (0, 15), (15, 17))
 CONTACT_JOINTS = (0, 1, 4, 7, 8, 11)  # nose, neck, both wrists, both hips: where two people touch
 NODES = 2 * NUM_KEYPOINTS
 
@@ -160,7 +157,7 @@ def train_pose_svm(features: np.ndarray, labels: Sequence[str], config: PoseClas
     scaler = StandardScaler().fit(features)
     svm = LinearSVC(C=config.svm_c, random_state=config.seed, max_iter=10000).fit(scaler.transform(features), list(labels))
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
-    info = _training_info(POSE_S, features, labels, config)
+    info = _training_info(POSE_S_KIND, features, labels, config)
     return PoseSVM(tuple(str(c) for c in svm.classes_), scaler.mean_.astype(np.float32), scale.astype(np.float32),
                    svm.coef_.astype(np.float32), svm.intercept_.astype(np.float32), info)
 
@@ -232,7 +229,7 @@ def train_pose_gcn(
         loss.backward()
         optimizer.step()
     model.eval()
-    return PoseKPClassifier(classes, model, _training_info(POSE_KP, keypoints, labels, config))
+    return PoseKPClassifier(classes, model, _training_info(POSE_KP_KIND, keypoints, labels, config))
 
 
 def _check_training_set(arrays: np.ndarray, labels: Sequence[str]) -> None:
@@ -328,7 +325,7 @@ def load_classifier(path: str | os.PathLike) -> PoseSVM | PoseKPClassifier:
         )
     classes = tuple(json.loads(metadata["interinv.classes"]))
     info = {k: v for k, v in metadata.items() if k not in ("interinv.format", "interinv.classes", "interinv.content_sha256")}
-    if metadata.get("interinv.classifier") == POSE_S:
+    if metadata.get("interinv.classifier") == POSE_S_KIND:
         arrays = {k: v.numpy() for k, v in tensors.items()}
         return PoseSVM(classes, arrays["mean"], arrays["scale"], arrays["coef"], arrays["intercept"], info)
     config = PoseClassifierConfig(**json.loads(metadata["interinv.config"]))
@@ -393,6 +390,6 @@ def train_from_folder(
     keypoints, labels = labelled_keypoints(root, detector)
     out_dir = Path(out_dir)
     return {
-        POSE_S: save_classifier(train_pose_svm(pose_features(keypoints), labels, config), out_dir / f"{POSE_S}.safetensors"),
-        POSE_KP: save_classifier(train_pose_gcn(keypoints, labels, config), out_dir / f"{POSE_KP}.safetensors"),
+        POSE_S_KIND: save_classifier(train_pose_svm(pose_features(keypoints), labels, config), out_dir / f"{POSE_S_KIND}.safetensors"),
+        POSE_KP_KIND: save_classifier(train_pose_gcn(keypoints, labels, config), out_dir / f"{POSE_KP_KIND}.safetensors"),
     }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,14 +140,6 @@ def embedding_problems(emb: EmbeddingFile) -> list[str]:
         problems.append(f"width {next(iter(emb.widths.values()))} matches no model family "
                         "(768: SD1.x, 1024: SD2.x, 768 + 1280: SDXL); no WebUI will load this file")
     return problems
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- writing ---------------------------------------------------------------------------------------

@@ -72,6 +72,84 @@ def refusal() -> str | None:
     return None
 
 
+def loaded_family() -> str:
+    """The family of the checkpoint the WebUI has loaded: "sd1" or "sd2"."""
+    shared, _, _ = _modules()
+    return check_family("sd2" if getattr(shared.sd_model, "is_sd2", False) else "sd1", "the loaded checkpoint")
+
+
+# --- what the shells use of the WebUI: its options, its progress state and its queue ----------------------------
+def command_line_option(name: str) -> Any:
+    """A WebUI command-line flag (ours are added by preload.py); None when it is not set."""
+    return getattr(_modules()[0].cmd_opts, name, None)
+
+
+def setting(name: str, default: Any) -> Any:
+    """A value of the WebUI's Settings page; `default` until the user saves one."""
+    return getattr(_modules()[0].opts, name, default)
+
+
+def data_dir() -> Path:
+    """The WebUI's data folder (--data-dir, else its install folder)."""
+    shared = _modules()[0]
+    return Path(getattr(shared.cmd_opts, "data_dir", None) or shared.data_path)
+
+
+def embeddings_dir() -> Path:
+    return Path(_modules()[0].cmd_opts.embeddings_dir)
+
+
+def show_progress(*, job_count: int | None = None, job_no: int | None = None, text: str | None = None) -> None:
+    """Progress into shared.state, what the WebUI's progress bar and /internal/progress report; text None clears it."""
+    state = _modules()[0].state
+    if job_count is not None:
+        state.job_count = job_count
+    if job_no is not None:
+        state.job_no = job_no
+    state.textinfo = text
+
+
+def show_image(image: Image.Image) -> None:
+    """The WebUI's live preview."""
+    _modules()[0].state.assign_current_image(image)
+
+
+def interrupted() -> bool:
+    """Whether the user pressed the WebUI's Interrupt."""
+    return bool(_modules()[0].state.interrupted)
+
+
+def interrupt() -> None:
+    _modules()[0].state.interrupt()
+
+
+@contextlib.contextmanager
+def queue_slot(task_id: str) -> Iterator[None]:
+    """Wait in the WebUI's queue as its own tasks do, and hold its lock inside (listed in /internal/progress)."""
+    from modules import call_queue, progress
+
+    progress.add_task_to_queue(task_id)
+    try:
+        with call_queue.queue_lock:
+            yield
+    finally:
+        progress.finish_task(task_id)
+
+
+@contextlib.contextmanager
+def running(task_id: str) -> Iterator[None]:
+    """The WebUI's job state of a running task, inside a queue_slot."""
+    from modules import progress
+
+    shared = _modules()[0]
+    shared.state.begin(job=task_id)
+    progress.start_task(task_id)
+    try:
+        yield
+    finally:
+        shared.state.end()
+
+
 @contextlib.contextmanager
 def weights_only_loads() -> Iterator[None]:
     """Send our own `torch.load(..., weights_only=True)` calls to torch's loader rather than the WebUI's checker.
@@ -146,7 +224,7 @@ class A1111Host:
             raise InterInvError(problem)
         shared, devices, _ = _modules()
         self.sd_model = shared.sd_model
-        self.family = check_family("sd2" if getattr(self.sd_model, "is_sd2", False) else "sd1", "the loaded checkpoint")
+        self.family = loaded_family()
         self.encoder_key = ENCODERS[self.family][0]
         self.device = torch.device(devices.device)
         self.embedding_dims = {self.encoder_key: int(self._clip.encode_embedding_init_text(",", 1).shape[1])}

@@ -20,7 +20,8 @@ from PIL import Image
 
 from ..config import config_from_dict
 from ..errors import FieldError, InterInvError
-from ..data.exemplars import check_subjects
+from ..formats.interaction_file import check_subjects
+from ..hosts import a1111_host as webui
 from ..core.tokens import check_slug
 from . import jobs, library
 
@@ -34,17 +35,13 @@ COUNTS = {"per_subject": (8, 64), "sample_steps": (20, 150)}  # default and larg
 
 
 def _max_upload() -> int:
-    from modules import shared
-
-    return int(getattr(shared.opts, "interinv_api_max_upload_mb", DEFAULT_MAX_UPLOAD // 2**20) * 2**20)
+    return int(webui.setting("interinv_api_max_upload_mb", DEFAULT_MAX_UPLOAD // 2**20) * 2**20)
 
 
 def allowed_roots() -> list[Path]:
     """Server paths are read only below the WebUI's data folder or the configured root."""
-    from modules import shared
-
-    roots = [Path(getattr(shared.cmd_opts, "data_dir", None) or shared.data_path)]
-    extra = getattr(shared.opts, "interinv_api_root", "") or ""
+    roots = [webui.data_dir()]
+    extra = webui.setting("interinv_api_root", "") or ""
     if extra:
         roots.append(Path(extra))
     return [r.resolve() for r in roots]
@@ -228,9 +225,7 @@ def _auth_dependency():
     from fastapi import Depends, HTTPException
     from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
-    from modules import shared
-
-    auth = getattr(shared.cmd_opts, "api_auth", None)
+    auth = webui.command_line_option("api_auth")
     if not auth:
         return []
     credentials = dict(pair.split(":", 1) for pair in auth.strip('"').replace("\n", "").split(",") if ":" in pair)
@@ -296,7 +291,7 @@ def register(app, host_factory=None) -> None:
         return jobs.get(task_id).summary()
 
     def interactions():
-        return {"interactions": [interaction.manifest for interaction in library.installed()]}
+        return {"interactions": [interaction.manifest.to_dict() for interaction in library.installed()]}
 
     app.add_api_route(f"{PREFIX}/train", train, methods=["POST"], dependencies=dependencies)
     app.add_api_route(f"{PREFIX}/tasks/{{task_id}}", task_status, methods=["GET"], dependencies=dependencies)

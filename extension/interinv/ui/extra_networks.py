@@ -11,9 +11,10 @@ import html
 import json
 import os
 
-from modules import shared, ui_extra_networks
+from modules import ui_extra_networks
 
-from ..share.bundle import SHORTHASH_LENGTH, SharedInteraction
+from ..hosts import a1111_host as webui
+from ..share.exported import SHORTHASH_LENGTH, SharedInteraction
 from . import library
 
 PAGE_TITLE = "Interactions"
@@ -47,19 +48,18 @@ class InteractionsPage(ui_extra_networks.ExtraNetworksPage):
     def card(self, interaction: SharedInteraction, index: int | None) -> dict:
         filename = str(interaction.files["r"])
         path = os.path.splitext(filename)[0]
-        sha256 = interaction.manifest["tokens"]["r"]["sha256"]
-        description = interaction.manifest.get("description")
+        sha256 = interaction.manifest.tokens["r"].sha256
         return {
             "name": interaction.slug,
             "filename": filename,
             "shorthash": sha256[:SHORTHASH_LENGTH],
             "preview": self.find_preview(path),
-            "description": self.find_description(path) or (description if isinstance(description, str) else ""),
+            "description": self.find_description(path) or interaction.manifest.description,
             # the WebUI puts search terms into the page as they are
             "search_terms": [html.escape(t) for t in (self.search_terms_from_path(filename), interaction.example_prompt(),
                                                       sha256)],
             "prompt": template_prompt(interaction),
-            "local_preview": f"{path}.preview.{shared.opts.samples_format}",
+            "local_preview": f"{path}.preview.{webui.setting('samples_format', 'png')}",
             "sort_keys": {"default": index, **self.get_sort_keys(filename)},
         }
 

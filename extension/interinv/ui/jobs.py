@@ -18,13 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from ..atomic import write_text_atomic
 from ..config import TrainConfig, config_from_dict
 from ..errors import FieldError, InterInvError, TrainingInterrupted
-from ..data.exemplars import SPEC_FILE, STAGE1_FILE, image_files
+from ..data.exemplars import image_files
+from ..formats.interaction_file import (EXEMPLARS_FOLDER, STAGE1_FOLDER, InteractionFile, Stage1Entry,
+                                        write_interaction_file, write_stage1_file)
+from ..hosts import a1111_host as webui
 from ..hosts.a1111_host import A1111Host, controlnet_missing, reload_embeddings, weights_only_loads
 from ..job import Job
 from ..data.prepare import PREPARED_FOLDER, PrepareOptions
-from ..core.tokens import check_slug
+from ..core.tokens import POSE_ROLES, check_slug
 from ..engine.run import PHASES, TrainRequest, run
 from .library import interaction_folder
 
@@ -86,25 +90,17 @@ class WebUIJob(Job):
         self.task = task
 
     def begin(self, stage: str, total_steps: int, first_step: int) -> None:
-        from modules import shared
-
         self.task.stage, self.task.total, self.task.step = stage, total_steps, first_step
-        shared.state.job_count, shared.state.job_no = total_steps, first_step
-        shared.state.textinfo = f"{stage}: step {first_step} of {total_steps}"
+        webui.show_progress(job_count=total_steps, job_no=first_step, text=f"{stage}: step {first_step} of {total_steps}")
 
     def update(self, stage: str, step: int, losses: dict[str, float]) -> None:
-        from modules import shared
-
         self.task.step, self.task.loss = step, losses.get("loss", self.task.loss)
-        shared.state.job_no = step
         terms = "".join(f", {k} {v:.4f}" for k, v in losses.items())
-        shared.state.textinfo = f"{stage}: step {step} of {self.task.total}{terms}"
+        webui.show_progress(job_no=step, text=f"{stage}: step {step} of {self.task.total}{terms}")
 
     def preview(self, stage: str, step: int, images: Sequence, captions: Sequence[str]) -> None:
-        from modules import shared
-
         if images:
-            shared.state.assign_current_image(images[0])
+            webui.show_image(images[0])
         labelled = [(image, f"{stage} step {step}: {caption}") for image, caption in zip(images, captions)]
         self.task.previews = (self.task.previews + labelled)[-PREVIEWS_KEPT:]
 
@@ -112,17 +108,13 @@ class WebUIJob(Job):
         self.task.log.append(message)
 
     def stop_requested(self) -> bool:
-        from modules import shared
-
-        return self.task.stop.is_set() or bool(shared.state.interrupted)
+        return self.task.stop.is_set() or webui.interrupted()
 
 
 # --- the folders a task works in ----------------------------------------------------------------------
 def data_root() -> Path:
-    from modules import shared
-
-    configured = getattr(shared.cmd_opts, "interinv_cache_dir", None)
-    return Path(configured) if configured else Path(getattr(shared.cmd_opts, "data_dir", None) or shared.data_path) / "interinv"
+    configured = webui.command_line_option("interinv_cache_dir")
+    return Path(configured) if configured else webui.data_dir() / "interinv"
 
 
 def task_folder(name: str) -> Path:
@@ -149,7 +141,7 @@ def check_inputs(spec: TrainSpec) -> None:
         raise FieldError("images", "Give at least 2 exemplar images of the interaction (4-10 works best): upload "
                                    "them or name a folder on the server.")
     if spec.source == "upload":
-        for side in ("p1", "p2"):
+        for side in POSE_ROLES:
             if not spec.stage1.get(side):
                 raise FieldError(f"stage1.{side}", f"Stage 1 from your own images needs single-subject images for "
                                                    f"{side}: upload them, or choose ControlNet or the crop fallback as "
@@ -179,7 +171,7 @@ def stage_inputs(spec: TrainSpec, folder: Path) -> TrainSpec:
     if spec.resume:
         return resume_spec(spec.name)
     check_inputs(spec)
-    exemplars, stage1 = folder / "exemplars", folder / "stage1"
+    exemplars, stage1 = folder / EXEMPLARS_FOLDER, folder / STAGE1_FOLDER
     for sub in (exemplars, stage1):
         shutil.rmtree(sub, ignore_errors=True)
     exemplars.mkdir(parents=True, exist_ok=True)
@@ -188,20 +180,20 @@ def stage_inputs(spec: TrainSpec, folder: Path) -> TrainSpec:
         pose = next((p for p in spec.poses if Path(p).stem == Path(path).stem), None)
         if pose is not None:
             shutil.copy2(pose, exemplars / f"{index:02d}.json")
-    (exemplars / SPEC_FILE).write_text(json.dumps({"name": spec.name, "subjects": list(spec.subjects)}))
+    write_interaction_file(exemplars, InteractionFile(name=spec.name, subjects=spec.subjects))
     if spec.source == "upload":
-        entries = {}
-        for side, subject in zip(("p1", "p2"), spec.subjects):
+        entries: dict[str, list[Stage1Entry]] = {}
+        for side, subject in zip(POSE_ROLES, spec.subjects):
             (stage1 / side).mkdir(parents=True, exist_ok=True)
             entries[side] = []
             for index, path in enumerate(spec.stage1[side]):
                 name = f"{side}/{index:02d}{Path(path).suffix.lower()}"
                 shutil.copy2(path, stage1 / name)
-                entries[side].append({"file": name, "subject": subject})
-        (stage1 / STAGE1_FILE).write_text(json.dumps(entries))
+                entries[side].append(Stage1Entry(file=name, subject=subject))
+        write_stage1_file(stage1, entries)
     record = {"subjects": list(spec.subjects), "source": spec.source, "per_subject": spec.per_subject,
               "sample_steps": spec.sample_steps, "config": spec.config.to_dict()}
-    (folder / TASK_FILE).write_text(json.dumps(record, indent=1))
+    write_text_atomic(folder / TASK_FILE, json.dumps(record, indent=1))
     return spec
 
 
@@ -220,11 +212,8 @@ def load_spec(folder: Path, name: str) -> TrainSpec:
 
 def prepare_options(spec: TrainSpec, source: str | None = None) -> PrepareOptions:
     """prepare's options for a task: stage-1 images at the training resolution, annotators from --interinv-annotator-dir."""
-    from modules import shared
-
     return PrepareOptions(source=source or spec.source, per_subject=spec.per_subject, steps=spec.sample_steps,
-                          resolution=spec.config.resolution,
-                          annotator=getattr(shared.cmd_opts, "interinv_annotator_dir", None))
+                          resolution=spec.config.resolution, annotator=webui.command_line_option("interinv_annotator_dir"))
 
 
 def task_request(spec: TrainSpec, folder: Path, train: bool) -> TrainRequest:
@@ -233,8 +222,8 @@ def task_request(spec: TrainSpec, folder: Path, train: bool) -> TrainRequest:
     older task's saved state."""
     prepare_source = "crops" if spec.source == "upload" else spec.source
     runs_prepare = spec.source != "upload" or not train
-    return TrainRequest(exemplars=folder / "exemplars", out=interaction_folder(spec.name), config=spec.config,
-                        name=spec.name, stage1_images=folder / "stage1" if spec.source == "upload" else None,
+    return TrainRequest(exemplars=folder / EXEMPLARS_FOLDER, out=interaction_folder(spec.name), config=spec.config,
+                        name=spec.name, stage1_images=folder / STAGE1_FOLDER if spec.source == "upload" else None,
                         resume=spec.resume, restart=not spec.resume, work=folder / "work",
                         prepare=prepare_options(spec, prepare_source) if runs_prepare else None,
                         prepared=folder / PREPARED_FOLDER, prepare_when="always",
@@ -247,8 +236,6 @@ def execute(task: Task, host_factory=None, train: bool = True) -> Task:
 
     With `train` False only the poses, masks and contact sheet are made (crops stand in for own images).
     """
-    from modules import shared
-
     task.status, target = "running", None
     try:
         folder, target = task_folder(task.spec.name), interaction_folder(task.spec.name)
@@ -281,7 +268,7 @@ def execute(task: Task, host_factory=None, train: bool = True) -> Task:
                 remove_if_empty(target)
             reload_embeddings()
         discard_uploads(task)
-        shared.state.textinfo = None
+        webui.show_progress()
         task.done.set()
     return task
 
@@ -335,8 +322,6 @@ def queue_position(task: Task) -> int | None:
 
 
 def interrupt(task_id: str) -> bool:
-    from modules import shared
-
     task = _tasks.get(task_id)
     if task is None:
         return False
@@ -346,7 +331,7 @@ def interrupt(task_id: str) -> bool:
         discard_uploads(task)
         task.done.set()
     elif task.status == "running":
-        shared.state.interrupt()
+        webui.interrupt()
     return True
 
 
@@ -363,22 +348,13 @@ def submit(spec: TrainSpec, host_factory=None) -> Task:
 
 
 def _work() -> None:
-    from modules import call_queue, progress, shared
-
     while True:
         task, host_factory = _pending.get()
         if task.status != "queued":
             continue
         progress_id = f"task({task.id})"
-        progress.add_task_to_queue(progress_id)
-        with call_queue.queue_lock:
+        with webui.queue_slot(progress_id):
             if task.status != "queued":  # interrupted while it waited for the lock
-                progress.finish_task(progress_id)
                 continue
-            shared.state.begin(job=progress_id)
-            progress.start_task(progress_id)
-            try:
+            with webui.running(progress_id):
                 execute(task, host_factory)
-            finally:
-                progress.finish_task(progress_id)
-                shared.state.end()

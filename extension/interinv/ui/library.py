@@ -10,16 +10,12 @@ import logging
 from pathlib import Path
 
 from ..errors import InterInvError
-from ..share.bundle import INSTALL_FOLDER, MANIFEST_SUFFIX, SharedInteraction, open_export
+from ..hosts.a1111_host import embeddings_dir
+from ..formats.manifest import MANIFEST_SUFFIX
+from ..share.exported import INSTALL_FOLDER, SharedInteraction, open_export
 from ..core.tokens import check_slug
 
 log = logging.getLogger(__name__)
-
-
-def embeddings_dir() -> Path:
-    from modules import shared
-
-    return Path(shared.cmd_opts.embeddings_dir)
 
 
 def installed_root() -> Path:

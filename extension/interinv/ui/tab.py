@@ -91,12 +91,10 @@ def source_note(source: str):
     value = SOURCES.get(source, "controlnet")
     note = ""
     if value == "controlnet":
-        from ..hosts.a1111_host import controlnet_missing, refusal
-
-        from modules import shared
+        from ..hosts.a1111_host import controlnet_missing, loaded_family, refusal
 
         if refusal() is None:
-            note = controlnet_missing("sd2" if getattr(shared.sd_model, "is_sd2", False) else "sd1") or ""
+            note = controlnet_missing(loaded_family()) or ""
     elif value == "crops":
         note = ("Crops are cut from the exemplars and masked onto plain backgrounds: no model is needed, but the pose "
                 "words also learn that one appearance. Prefer ControlNet when you can.")
@@ -182,7 +180,7 @@ def build(host_factory=None, refusal: str | None = None):
 
 def installed_json() -> str:
     """The installed interactions' manifests, as GET /interinv/v1/interactions lists them."""
-    return json.dumps([interaction.manifest for interaction in library.installed()])
+    return json.dumps([interaction.manifest.to_dict() for interaction in library.installed()])
 
 
 def interactions_list() -> None:
