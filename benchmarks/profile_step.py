@@ -32,8 +32,8 @@ from interinv.job import Job  # noqa: E402
 from interinv.core.tokens import new_word  # noqa: E402
 
 HOST_PARTS = ("encode_prompts", "token_positions", "predict")  # Host methods a step calls
-STAGE_PARTS = ("sample_latents", "noisy_batch", "pick", "fill_template", "_stage2_caption", "_columns",
-               "_split_maps", "cross_attention_loss", "relation_target")  # helpers the stage module calls by name
+STAGE_PARTS = ("draw_captions", "sample_latents", "noisy_batch", "denoising_mse", "attention_loss",
+               "cross_attention_loss", "relation_target", "steering_term")  # helpers the stage module calls by name
 SYNC_OPS = ("aten::item", "aten::_local_scalar_dense")
 
 
@@ -80,12 +80,13 @@ def profile_stage(stage: str, host, data: Path, cfg: TrainConfig, steps: int):
         job, cache = ProfilerSteps(profiler), Path(work) / "latents"
         if stage == "stage1":
             subjects = dict(zip(("p1", "p2"), interaction.exemplars[0].subjects))
-            stages.train_stage1(host, load_subject_images(data / "stage1", subjects), cfg, Path(work), job, cache_dir=cache)
+            stages.train_stage1(host, load_subject_images(data / "stage1", subjects), cfg, workdir=Path(work), job=job,
+                                cache_dir=cache)
         else:
             key = host.encoder_key
             poses = {role: new_word(f"bench_{role}", {key: torch.randn(host.embedding_dims[key])}, 1, None)
                      for role in ("p1", "p2")}
-            stages.train_stage2(host, interaction.exemplars, poses, cfg, Path(work), job, cache_dir=cache)
+            stages.train_stage2(host, interaction.exemplars, poses, cfg, workdir=Path(work), job=job, cache_dir=cache)
     return profiler.key_averages()
 
 

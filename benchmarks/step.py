@@ -69,7 +69,7 @@ def time_full_step(host, data: Path, resolution: int, batch: int, steps: int, sy
              for role in ("p1", "p2")}
     clock = StepClock(sync)
     with tempfile.TemporaryDirectory() as work:
-        train_stage2(host, load_interaction(data / "exemplars").exemplars, words, cfg, Path(work), clock,
+        train_stage2(host, load_interaction(data / "exemplars").exemplars, words, cfg, workdir=Path(work), job=clock,
                      cache_dir=Path(work) / "latents")
     return clock.times[1:]  # the first step warms up
 

@@ -41,6 +41,7 @@ class StageConfig:
     importance_alpha: float = 0.5  # α of the importance density
     save_every: int = 100  # resumable state (and a numbered snapshot) every N steps; 0 = only at the end
     preview_every: int = 0  # preview images every N steps; 0 = none
+    log_every: int = 10  # loss terms read back from the device and checked every N steps (and at saves); 0 = at saves
     seed: int = 0  # seeds every random draw of the stage
 
 

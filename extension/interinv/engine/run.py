@@ -109,12 +109,12 @@ def _train(host: Host, request: TrainRequest, cfg: TrainConfig, interaction: Int
     cache = work / "latents"
     poses = None
     if images is not None:
-        poses = train_stage1(host, images, cfg, work, job, resume=request.resume, cache_dir=cache,
+        poses = train_stage1(host, images, cfg, workdir=work, job=job, resume=request.resume, cache_dir=cache,
                              snapshot=snapshot, finished_only="stage1" not in request.phases)
     words = dict(poses or {})
     if "stage2" not in request.phases and "export" not in request.phases:
         return Outcome(words)
-    words["r"] = train_stage2(host, interaction.exemplars, poses, cfg, work, job, resume=request.resume,
+    words["r"] = train_stage2(host, interaction.exemplars, poses, cfg, workdir=work, job=job, resume=request.resume,
                               cache_dir=cache, snapshot=snapshot, finished_only="stage2" not in request.phases)
     if "export" not in request.phases:
         return Outcome(words)
