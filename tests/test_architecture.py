@@ -99,6 +99,33 @@ def _graph_names() -> set[str]:
     return {_module_name(p) for p in PACKAGE.rglob("*.py")}
 
 
+FILE_NAMES = {"interaction.json": "formats/interaction_file.py", "stage1.json": "formats/interaction_file.py",
+              ".interaction.json": "formats/manifest.py"}  # each on-disk file and the one module that names it
+
+
+def test_each_of_interaction_json_stage1_json_and_the_manifest_is_named_by_its_one_module_only():
+    """Other modules read and write these files through their module, so none of them spells the file's name."""
+    wrong = []
+    for path in sorted(EXTENSION.rglob("*.py")):
+        where = path.relative_to(PACKAGE).as_posix() if PACKAGE in path.parents else None
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in FILE_NAMES and FILE_NAMES[node.value] != where:
+                wrong.append(f"{path.relative_to(EXTENSION)}:{node.lineno}: {node.value!r}")
+    assert wrong == []
+
+
+# What ui/ may import of the WebUI: its UI hooks, nothing that drives the model, the embeddings or the job state.
+UI_HOOKS = {"interinv.ui.entry": {"modules", "modules.shared"},  # the Settings page's options
+            "interinv.ui.extra_networks": {"modules", "modules.ui_extra_networks"},
+            "interinv.ui.tab": {"modules.call_queue", "modules.call_queue.wrap_gradio_gpu_call"}}
+
+
+def test_ui_imports_only_the_webuis_ui_hooks():
+    wrong = [f"{a} -> {b}" for a, edges in _graph().items() for b, _ in edges
+             if a.startswith("interinv.ui") and b.split(".")[0] == "modules" and b not in UI_HOOKS.get(a, set())]
+    assert wrong == []
+
+
 # --- the CLI's help ---------------------------------------------------------------------------------------
 def _subparsers(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):
     yield prefix, parser

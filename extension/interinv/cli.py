@@ -199,19 +199,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def preview_grid(host, out: Path, prompt: str, seeds, steps: int, target: Path | None = None) -> Path:
-    """Install the exported files in the host, render the prompt for each seed, save one PNG grid."""
-    from .data.contact_sheet import contact_sheet
-    from .formats.infotext import save_png
-    from .formats.manifest import load_manifest
-
-    manifest = load_manifest(out)
-    host.install_embeddings([str(manifest.file(role)) for role in manifest.tokens])
-    text = prompt.format(**manifest.names)
-    images = [host.generate(text, seed=seed, steps=steps) for seed in seeds]
-    return save_png(target or out / "preview-grid.png", contact_sheet([("", images)]), f"{text}\nSeeds: {list(seeds)}")
-
-
 def check_prompt(prompt: str) -> str:
     """A --prompt may use the slots {p1}, {r} and {p2} only; literal braces are doubled."""
     try:
@@ -227,8 +214,10 @@ def check_prompt(prompt: str) -> str:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     check_prompt(args.prompt)
-    target = preview_grid(load_model(args), Path(args.embeddings), args.prompt, range(args.seeds), args.steps,
-                          Path(args.out))
+    from .export import preview_grid
+
+    target = preview_grid(load_model(args), Path(args.embeddings), args.prompt, seeds=range(args.seeds),
+                          steps=args.steps, target=Path(args.out))
     print(f"Wrote {target}")
     return 0
 

@@ -6,16 +6,16 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from . import __version__
-from .atomic import write_text_atomic
+from .data.contact_sheet import contact_sheet
 from .errors import InterInvError
 from .formats.embedding_files import read_embedding, write_a1111_pt, write_embedding
 from .formats.hashes import file_sha256
 from .formats.families import architecture
 from .formats.infotext import a1111_infotext, save_png
-from .formats.manifest import MANIFEST_FORMAT
+from .formats.manifest import MANIFEST_FORMAT, load_manifest, write_manifest
 from .hosts.base import Host
 from .core.tokens import ROLES, PseudoWord, check_slug
 
@@ -96,7 +96,7 @@ def export_interaction(out_dir: Path, words: Mapping[str, PseudoWord], host: Hos
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
         "interinv_version": __version__,
     }
-    return write_text_atomic(out_dir / f"{info.slug}.interaction.json", json.dumps(manifest, indent=2))
+    return write_manifest(out_dir, manifest)
 
 
 def _refuse_clash(out_dir: Path, slug: str) -> None:
@@ -136,3 +136,14 @@ def write_snapshot(out_dir: Path, words: Mapping[str, PseudoWord], family: str, 
         vectors = {k: v.detach() for k, v in word.effective().items()}
         write_embedding(out_dir / f"{word.name}-step{step:06d}.safetensors", vectors, family,
                         {"interinv.step": str(step), "interinv.word": word.name})
+
+
+def preview_grid(host: Host, export_dir: Path, prompt: str, *, seeds: Sequence[int], steps: int,
+                 target: Path | None = None) -> Path:
+    """Install an export's files in the host, render the prompt ({p1} {r} {p2} slots) per seed, save one PNG grid."""
+    manifest = load_manifest(export_dir)
+    host.install_embeddings([str(manifest.file(role)) for role in manifest.tokens])
+    text = prompt.format(**manifest.names)
+    images = [host.generate(text, seed=seed, steps=steps) for seed in seeds]
+    return save_png(target or Path(export_dir) / "preview-grid.png", contact_sheet([("", images)]),
+                    f"{text}\nSeeds: {list(seeds)}")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..atomic import write_text_atomic
 from ..core.tokens import ROLES, check_slug
 from ..errors import InterInvError
 from .interaction_file import check_template
@@ -79,6 +80,13 @@ def load_manifest(path: str | Path) -> Manifest:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InterInvError(f"Manifest '{path}' could not be read: {exc}.") from exc
     return check_manifest(data, path)
+
+
+def write_manifest(folder: Path, data: Mapping[str, Any]) -> Path:
+    """Write <slug>.interaction.json into folder (atomically), checked first as every reader checks it."""
+    path = Path(folder) / f"{data.get('slug')}{MANIFEST_SUFFIX}"
+    check_manifest(data, path)
+    return write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def check_manifest(data: Any, path: Path) -> Manifest:

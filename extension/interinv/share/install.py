@@ -18,7 +18,7 @@ from ..atomic import write_error, write_text_atomic
 from ..errors import InterInvError
 from ..formats.embedding_files import EmbeddingFile, read_embedding, write_embedding
 from ..formats.hashes import file_sha256
-from ..formats.manifest import MANIFEST_SUFFIX
+from ..formats.manifest import MANIFEST_SUFFIX, write_manifest
 from .exported import EMBEDDING_SUFFIX, INSTALL_FOLDER, REPO_ID, SharedInteraction, description_line, open_export
 from .hub import download
 
@@ -121,7 +121,7 @@ def _install(interaction: SharedInteraction, embeddings: Mapping[str, EmbeddingF
             write_text_atomic(staging / f"{name}.json", json.dumps(card, indent=4, ensure_ascii=False))
         for preview in interaction.previews.values():
             shutil.copyfile(preview, staging / preview.name)
-        write_text_atomic(staging / interaction.manifest_path.name, json.dumps(manifest, indent=2) + "\n")
+        write_manifest(staging, manifest)
         _usual_permissions(staging)
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{interaction.slug}.replaced-", dir=target.parent))
