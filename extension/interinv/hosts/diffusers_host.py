@@ -184,7 +184,6 @@ class DiffusersHost:
         return torch.autocast(self.device.type, dtype=self.dtype)
 
     # --- generation and installation -----------------------------------------------------------
-    @torch.no_grad()
     def generate(
         self,
         prompt: str,
@@ -197,23 +196,41 @@ class DiffusersHost:
         size: tuple[int, int] | None = None,
         vectors: Vectors | None = None,
     ) -> Image.Image:
+        return self.generate_batch([prompt], seeds=[seed], pose_image=pose_image, steps=steps,
+                                   guidance_scale=guidance_scale, negative_prompt=negative_prompt, size=size,
+                                   vectors=vectors)[0]
+
+    @torch.no_grad()
+    def generate_batch(
+        self,
+        prompts: Sequence[str],
+        *,
+        seeds: Sequence[int],
+        pose_image: Image.Image | None = None,
+        steps: int = 20,
+        guidance_scale: float = 7.5,
+        negative_prompt: str = "",
+        size: tuple[int, int] | None = None,
+        vectors: Vectors | None = None,
+    ) -> list[Image.Image]:
         width, height = size or (self.pipe.unet.config.sample_size * self.latent_factor,) * 2
+        negatives = [negative_prompt] * len(prompts)
         if vectors is None:  # the pipeline's own text path, with installed embeddings
-            text = dict(prompt=prompt, negative_prompt=negative_prompt)
+            text = dict(prompt=list(prompts), negative_prompt=negatives)
         else:
-            text = dict(prompt_embeds=self.encode_prompts([prompt], vectors),
-                        negative_prompt_embeds=self.encode_prompts([negative_prompt], {}))
+            text = dict(prompt_embeds=self.encode_prompts(prompts, vectors),
+                        negative_prompt_embeds=self.encode_prompts(negatives, {}))
         kwargs = dict(
             **text,
             num_inference_steps=steps,
             guidance_scale=guidance_scale,
             width=width,
             height=height,
-            generator=torch.Generator("cpu").manual_seed(seed),
+            generator=[torch.Generator("cpu").manual_seed(seed) for seed in seeds],  # per image: batching keeps each
         )
         if pose_image is None:
-            return self.pipe(**kwargs).images[0]
-        return self._controlnet_pipe()(image=pose_image.convert("RGB").resize((width, height)), **kwargs).images[0]
+            return self.pipe(**kwargs).images
+        return self._controlnet_pipe()(image=pose_image.convert("RGB").resize((width, height)), **kwargs).images
 
     @property
     def can_generate_poses(self) -> bool:
