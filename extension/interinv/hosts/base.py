@@ -19,7 +19,6 @@ class Host(Protocol):
     alphas_cumprod: torch.Tensor  # [T], fp32, on the CPU
     device: torch.device
     model_name: str  # a readable identity for manifests and cache keys
-    latent_factor: int  # image side / latent side
     grad_scaling: bool  # whether the loss needs a GradScaler (fp16 autocast)
     can_generate_poses: bool  # whether generate() can follow a pose_image (an openpose ControlNet is available)
 
@@ -43,9 +42,6 @@ class Host(Protocol):
 
     def training(self) -> ContextManager[None]:
         """Freeze weights, switch attention to SDPA and eval mode; restore all of it on exit."""
-
-    def autocast(self) -> ContextManager[None]:
-        """Mixed precision for a forward pass (a no-op in fp32)."""
 
     def generate(
         self,
@@ -73,8 +69,7 @@ class Host(Protocol):
         size: tuple[int, int] | None = None,
         vectors: Vectors | None = None,
     ) -> list[Image.Image]:
-        """One image per (prompt, seed), each the image `generate` gives for it, made together where the host
-        can batch them (callers keep the list short: it is one batch in memory)."""
+        """One image per (prompt, seed), each the image `generate` gives for it, batched where the host can."""
 
     def install_embeddings(self, paths: Sequence[str]) -> list[str]:
         """Make exported embedding files usable in prompts right away; returns the trigger words."""
