@@ -7,6 +7,7 @@ The comparison with the diffusers textual-inversion example is benchmarks/peer.p
     python benchmarks/step.py                      # tiny model on the CPU (target: a/b <= 1.15)
     python benchmarks/step.py --model sd15 --steps 3 --batch 1
     python benchmarks/step.py --model sd15 --cuda --batch 1 8   # also reports peak GPU memory
+    OMP_NUM_THREADS=1 python benchmarks/step.py --clock cpu    # on a shared machine: CPU time, not waiting
 """
 
 from __future__ import annotations
@@ -35,19 +36,20 @@ from interinv.testing import sd15_shaped_pipeline, tiny_pipeline  # noqa: E402
 from interinv.core.tokens import new_word  # noqa: E402
 
 
-class StepClock(Job):
-    """Records the wall time of every step."""
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}  # cpu: this process's CPU seconds, blind to load
 
-    def __init__(self, sync):
-        self.sync, self.times, self.last = sync, [], None
+
+class StepClock(Job):
+    """Records the time of every step."""
+
+    def __init__(self, now):
+        self.now, self.times, self.last = now, [], None
 
     def begin(self, stage, total_steps, first_step):
-        self.sync()
-        self.last = time.perf_counter()
+        self.last = self.now()
 
     def update(self, stage, step, losses):
-        self.sync()
-        now = time.perf_counter()
+        now = self.now()
         self.times.append(now - self.last)
         self.last = now
 
@@ -61,20 +63,20 @@ def make_host(model: str, device: str, precision: str, seed: int = 0) -> tuple[D
     return DiffusersHost(sd15_shaped_pipeline(seed, dtype), family="sd1", device=device, precision=precision), 512
 
 
-def time_full_step(host, data: Path, resolution: int, batch: int, steps: int, sync) -> list[float]:
+def time_full_step(host, data: Path, resolution: int, batch: int, steps: int, now) -> list[float]:
     """(a): the real stage-2 loop, timed per step by its Job."""
     cfg = TrainConfig(name="bench", resolution=resolution)
     cfg.stage2.steps, cfg.stage2.batch_size, cfg.stage2.save_every = steps + 1, batch, 0
     words = {role: new_word(f"bench_{role}", {host.encoder_key: torch.randn(host.embedding_dims[host.encoder_key])}, 1, None)
              for role in ("p1", "p2")}
-    clock = StepClock(sync)
+    clock = StepClock(now)
     with tempfile.TemporaryDirectory() as work:
         train_stage2(host, load_interaction(data / "exemplars").exemplars, words, cfg, workdir=Path(work), job=clock,
                      cache_dir=Path(work) / "latents")
     return clock.times[1:]  # the first step warms up
 
 
-def time_bare_step(host, data: Path, resolution: int, batch: int, steps: int, sync) -> list[float]:
+def time_bare_step(host, data: Path, resolution: int, batch: int, steps: int, now) -> list[float]:
     """(b): text encoder + UNet forward and backward, gradients only into one spliced vector."""
     key = host.encoder_key
     paths = [e.image for e in load_interaction(data / "exemplars").exemplars]
@@ -84,37 +86,40 @@ def time_bare_step(host, data: Path, resolution: int, batch: int, steps: int, sy
     x0 = mean[torch.arange(batch) % len(mean)]
     with host.training():
         for _ in range(steps + 1):
-            sync()
-            start = time.perf_counter()
+            start = now()
             x_t, t, target = noisy_batch(host, x0, generator, weights)
             cond = host.encode_prompts(["a man and bench_r a woman"] * batch, {"bench_r": {key: vector}})
             F.mse_loss(host.predict(x_t, t, cond).float(), target.float()).backward()
-            sync()
-            times.append(time.perf_counter() - start)
+            times.append(now() - start)
     return times[1:]
 
 
-def interleaved(methods, host, data, resolution, batch, steps, sync, rounds) -> dict[str, list[float]]:
+def interleaved(methods, host, data, resolution, batch, steps, now, rounds) -> dict[str, list[float]]:
     """Step times of each method, measured in alternating rounds so that changing machine load hits all alike."""
     times: dict[str, list[float]] = {}
     per_round = max(1, steps // rounds)
     for _ in range(rounds):
         for label, method in methods.items():
-            times.setdefault(label, []).extend(method(host, data, resolution, batch, per_round, sync))
+            times.setdefault(label, []).extend(method(host, data, resolution, batch, per_round, now))
     return times
 
 
-def run(model: str, device: str, precision: str, batch: int, steps: int, rounds: int) -> dict:
+def run(model: str, device: str, precision: str, batch: int, steps: int, rounds: int, clock: str) -> dict:
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def now() -> float:
+        sync()
+        return CLOCKS[clock]()
     with tempfile.TemporaryDirectory() as folder:
         data = write_demo_set(Path(folder), count=6, singles=1)
         host, resolution = make_host(model, device, precision)
-        result = {"model": model, "device": device, "batch": batch, "resolution": resolution}
+        result = {"model": model, "device": device, "batch": batch, "resolution": resolution, "clock": clock,
+                  "torch_threads": torch.get_num_threads()}
         if device == "cuda":
             result["card"] = torch.cuda.get_device_name()
             torch.cuda.reset_peak_memory_stats()
         methods = {"a_full": time_full_step, "b_bare": time_bare_step}
-        times = interleaved(methods, host, data, resolution, batch, steps, sync, rounds)
+        times = interleaved(methods, host, data, resolution, batch, steps, now, rounds)
         if device == "cuda":
             result["peak_memory_gb_a_b"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
         medians = {label: statistics.median(values) for label, values in times.items()}
@@ -132,10 +137,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[8])
     parser.add_argument("--steps", type=int, default=20, help="timed steps per method (median reported)")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds the steps are split into")
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="wall time, or this process's CPU time (steadier on a shared machine with 1 torch thread)")
     args = parser.parse_args()
     torch.manual_seed(0)
     for batch in args.batch:
-        print(json.dumps(run(args.model, "cuda" if args.cuda else "cpu", args.precision, batch, args.steps, args.rounds)), flush=True)
+        print(json.dumps(run(args.model, "cuda" if args.cuda else "cpu", args.precision, batch, args.steps, args.rounds, args.clock)), flush=True)
 
 
 if __name__ == "__main__":

@@ -163,3 +163,52 @@ def test_every_subcommand_has_a_description_and_every_option_its_default():
             if optional and "default" not in (action.help or ""):
                 missing.append(f"{' '.join(path)} {action.option_strings[0]}: no default in its help")
     assert missing == []
+
+
+def _functions(paths):
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield path, node
+
+
+def _protocol_members() -> set[str]:
+    from interinv.hosts.base import Host
+
+    return set(Host.__annotations__) | {name for name in vars(Host) if not name.startswith("_")}
+
+
+def _host_users() -> list[Path]:
+    """The product outside hosts/, and the world: code that is handed a host."""
+    return [p for p in PACKAGE.rglob("*.py") if "hosts" not in p.relative_to(PACKAGE).parts] + sorted(
+        (EXTENSION / "interinv_world").rglob("*.py"))
+
+
+def test_every_host_parameter_is_typed_as_the_host_protocol():
+    untyped = [f"{path.name}:{node.lineno} {node.name}" for path, node in _functions(_host_users())
+               for arg in node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+               if arg.arg == "host" and (arg.annotation is None or "Host" not in ast.unparse(arg.annotation))]
+    assert untyped == []
+
+
+def test_code_handed_a_host_uses_only_the_protocol():
+    members = _protocol_members()
+    beyond = [f"{path.name}:{node.lineno} host.{node.attr}" for path in _host_users()
+              for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+              if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "host"
+              and node.attr not in members]
+    assert beyond == []
+
+
+def test_both_hosts_implement_every_protocol_method_with_its_parameters():
+    import inspect
+
+    from interinv.hosts.a1111_host import A1111Host
+    from interinv.hosts.base import Host
+    from interinv.hosts.diffusers_host import DiffusersHost
+
+    methods = [name for name, value in vars(Host).items() if not name.startswith("_") and inspect.isfunction(value)]
+    wanted = {name: list(inspect.signature(getattr(Host, name)).parameters) for name in methods}
+    found = {cls.__name__: {name: list(inspect.signature(getattr(cls, name)).parameters) for name in methods}
+             for cls in (DiffusersHost, A1111Host)}
+    assert methods and found == {"DiffusersHost": wanted, "A1111Host": wanted}

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -36,7 +37,7 @@ from . import grammar, render
 from .models import IMAGE_SIDE, WorldModels
 from .prompts import WORLD_BANK
 from .settings import METHOD_TITLES, METHODS, RELATION_ONLY
-from .sampling import classify, sample_images
+from .sampling import classify
 
 TABLE = grammar.HELD_OUT[:4]  # the held-out interactions of the reported table
 TUNING = grammar.HELD_OUT[4:]  # held out as well, but used only to choose settings
@@ -140,12 +141,11 @@ def eval_prompts(method: str, train: TrainConfig, pairs: list[tuple[str, str]]) 
     return [fill_template("a {o1} {p1} {r} a {o2} {p2}", o1=a, o2=b, r=names["r"], **pose) for a, b in pairs]
 
 
-@torch.no_grad()
-def render_method(host, prompts: list[str], vectors: dict, seeds: list[int], cfg: BenchConfig) -> torch.Tensor:
-    cond = host.encode_prompts(prompts, vectors)
-    negative = host.encode_prompts([""] * len(prompts), {})
-    return sample_images(host.pipe, None, seeds, cfg.sampling_steps, cfg.guidance, prompt_embeds=cond,
-                         negative_embeds=negative)
+def render_method(host: Host, prompts: list[str], vectors: dict, seeds: list[int], cfg: BenchConfig) -> torch.Tensor:
+    """uint8 images [N, 3, H, W] of the prompts with the method's words, one per seed, through the Host protocol."""
+    images = host.render(prompts, seeds=seeds, vectors=vectors, steps=cfg.sampling_steps, guidance_scale=cfg.guidance,
+                         size=(IMAGE_SIDE, IMAGE_SIDE))
+    return torch.stack([torch.from_numpy(np.asarray(image.convert("RGB"))).permute(2, 0, 1) for image in images])
 
 
 # --- metrics -----------------------------------------------------------------------------------------
@@ -265,7 +265,7 @@ def merge_bench_runs(folders: list[Path], out: Path) -> dict:
     return finish_bench(merged, out)
 
 
-def stage1_images(host, folder: Path, work: Path, cfg: BenchConfig, job: Job) -> Path:
+def stage1_images(host: Host, folder: Path, work: Path, cfg: BenchConfig, job: Job) -> Path:
     """Single-subject images for stage 1 through `interinv prepare` (ControlNet on the exemplars' skeletons)."""
     from interinv.data.prepare import PrepareOptions, prepare
 

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 
 from interinv.atomic import write_text_atomic
 from interinv.formats.infotext import save_png
+from interinv.hosts.base import Host
 from interinv.job import Job
 from interinv.engine.run import TrainRequest, run
 from .bench import (BenchConfig, eval_prompts, image_grid, method_config, novel_pairs, render_method, score,
@@ -53,7 +54,7 @@ def run_demo(models: WorldModels, out: Path, cfg: DemoConfig, job: Job) -> dict:
     return report
 
 
-def _exported_vectors(host, out: Path, name: str) -> dict:
+def _exported_vectors(host: Host, out: Path, name: str) -> dict:
     """The words as exported: read back from the safetensors files, as a user would load them."""
     from interinv.formats.embedding_files import read_embedding
     from interinv.core.tokens import token_names

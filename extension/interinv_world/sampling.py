@@ -12,17 +12,13 @@ BATCH = 64  # images per pipeline call
 
 
 @torch.no_grad()
-def sample_images(pipe, prompts: Sequence[str] | None, seeds: Sequence[int], steps: int, guidance: float,
-                  prompt_embeds: torch.Tensor | None = None, negative_embeds: torch.Tensor | None = None) -> torch.Tensor:
-    """uint8 [N, 3, 64, 64] images, one per seed; text as prompts or as precomputed embeddings."""
+def sample_images(pipe, prompts: Sequence[str], seeds: Sequence[int], steps: int, guidance: float) -> torch.Tensor:
+    """uint8 [N, 3, 64, 64] images of the world's own pipeline, one per prompt and seed."""
     out = []
     for start in range(0, len(seeds), BATCH):
         part = slice(start, start + BATCH)
         generators = [torch.Generator().manual_seed(int(s)) for s in seeds[part]]
-        if prompt_embeds is not None:
-            text = dict(prompt_embeds=prompt_embeds[part], negative_prompt_embeds=negative_embeds[part])
-        else:
-            text = dict(prompt=list(prompts[part]), negative_prompt=[""] * len(generators))
+        text = dict(prompt=list(prompts[part]), negative_prompt=[""] * len(generators))
         kwargs = dict(**text, num_inference_steps=steps, guidance_scale=guidance, generator=generators,
                       height=IMAGE_SIDE, width=IMAGE_SIDE, output_type="pt")
         images = pipe(**kwargs).images

@@ -14,6 +14,7 @@ from ..atomic import write_atomic
 from ..config import STAGE2_TEMPLATES
 from ..core.tokens import POSE_ROLES
 from ..errors import InterInvError
+from ..hosts.base import Host
 from ..formats.interaction_file import (INTERACTION_FILE, STAGE1_FILE, ImageEntry, InteractionFile, Stage1Entry,
                                         check_subjects, read_interaction_file, read_stage1_file,
                                         write_interaction_file)
@@ -191,7 +192,7 @@ def _subject_image(folder: Path, entry: Stage1Entry, role: str) -> SubjectImage:
     return SubjectImage(path, entry.subject)
 
 
-def cached_latents(host, paths: Sequence[Path], size: tuple[int, int], cache_dir: Path | None):
+def cached_latents(host: Host, paths: Sequence[Path], size: tuple[int, int], cache_dir: Path | None):
     """Latent (mean, std) of each image, computed once per image content, model and size."""
     from safetensors.torch import load_file, save_file
 
@@ -214,7 +215,7 @@ def cached_latents(host, paths: Sequence[Path], size: tuple[int, int], cache_dir
     return torch.stack(means), torch.stack(stds)
 
 
-def _latent_key(host, path: Path, size: tuple[int, int]) -> str:
+def _latent_key(host: Host, path: Path, size: tuple[int, int]) -> str:
     digest = hashlib.sha256(path.read_bytes() if path.is_file() else str(path).encode())
     digest.update(f"{host.model_name}|{size}".encode())
     return digest.hexdigest()[:32]

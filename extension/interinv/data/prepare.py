@@ -29,6 +29,7 @@ from .exemplars import Exemplar, Interaction, load_image, load_interaction
 from ..core.tokens import POSE_ROLES
 from ..formats.interaction_file import STAGE1_FOLDER, Stage1Entry, write_stage1_file
 from ..formats.infotext import save_png
+from ..hosts.base import Host
 from ..job import Job
 from .masks import (
     HULL_DILATION,
@@ -115,7 +116,7 @@ def default_out(folder: str | os.PathLike) -> Path:
     return Path(folder) / PREPARED_FOLDER
 
 
-def prepare(host, folder: str | os.PathLike, options: PrepareOptions = PrepareOptions(), job: Job | None = None,
+def prepare(host: Host | None, folder: str | os.PathLike, options: PrepareOptions = PrepareOptions(), job: Job | None = None,
             out: str | os.PathLike | None = None) -> Prepared:
     """Poses, skeleton maps, masks, stage-1 images and a contact sheet for an exemplar folder, in out.
 

@@ -23,6 +23,7 @@ from ..errors import InterInvError
 from .exemplars import load_image
 from ..formats.infotext import save_png
 from ..formats.interaction_file import Stage1Entry
+from ..hosts.base import Host
 from .masks import read_mask
 
 SOURCES = ("controlnet", "crops")
@@ -113,13 +114,13 @@ def image_seed(seed: int, *identity: object) -> int:
     return int(content_key(seed, identity), 16) % SEED_RANGE
 
 
-def require_pose_generation(host) -> None:
+def require_pose_generation(host: Host) -> None:
     """Refuse ControlNet synthesis, saying how to get a ControlNet, when the host cannot draw poses."""
     if host is None or not host.can_generate_poses:
         raise InterInvError(NO_CONTROLNET)
 
 
-def synthesize(host, pose: SubjectPose, options: SynthOptions, folder: Path) -> Iterator[tuple[Stage1Entry, bool]]:
+def synthesize(host: Host, pose: SubjectPose, options: SynthOptions, folder: Path) -> Iterator[tuple[Stage1Entry, bool]]:
     """options.per_subject stage-1 images of one subject in folder/<role>/, made lazily one by one.
 
     Yields each image's stage1.json entry and whether it was made now. An image's file name holds
@@ -131,7 +132,7 @@ def synthesize(host, pose: SubjectPose, options: SynthOptions, folder: Path) -> 
         yield from _renders(host, pose, options, folder)
 
 
-def _renders(host, pose: SubjectPose, options: SynthOptions, folder: Path) -> Iterator[tuple[Stage1Entry, bool]]:
+def _renders(host: Host, pose: SubjectPose, options: SynthOptions, folder: Path) -> Iterator[tuple[Stage1Entry, bool]]:
     require_pose_generation(host)
     skeleton_key = content_key(pose.skeleton)
     size = (options.resolution,) * 2 if options.resolution else None

@@ -22,6 +22,7 @@ from ..core.attention import ProbedLayer
 from ..errors import InterInvError
 from ..formats.families import ENCODERS, check_family
 from .base import Vectors
+from .images import encode_in_batches
 
 SDP_TITLE = "sdp - scaled dot product"  # apply_optimizations matches full titles; unknown ones fall back silently
 SDP_NAME = "sdp"
@@ -178,11 +179,6 @@ def weights_only_loads() -> Iterator[None]:
         torch.load = checked
 
 
-def _image_tensor(images: Sequence[Image.Image], size: tuple[int, int]) -> torch.Tensor:
-    arrays = [np.asarray(img.convert("RGB").resize(size, Image.BICUBIC), dtype=np.float32) for img in images]
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) / 127.5 - 1.0
-
-
 def _spatial(length: int, latent: tuple[int, int]) -> tuple[int, int]:
     """The (h, w) of an attention layer from its query length: the latent downsampled 2^k times (ceil)."""
     for factor in DOWNSAMPLES:
@@ -232,9 +228,6 @@ class A1111Host:
         self.alphas_cumprod = self.sd_model.alphas_cumprod.detach().float().cpu()
         info = getattr(self.sd_model, "sd_checkpoint_info", None)
         self.model_name = f"{info.model_name} [{info.shorthash}]" if info is not None else type(self.sd_model).__name__
-        from modules import processing
-
-        self.latent_factor = int(processing.opt_f)
         self.grad_scaling = self.device.type == "cuda" and devices.dtype_unet == torch.float16
         self.preview_size = preview_size  # side of generated images when no size is given
         self._words = TrainingWords(self._hijack.embedding_db)
@@ -303,28 +296,24 @@ class A1111Host:
     def encode_prompts(self, prompts: Sequence[str], vectors: Vectors) -> torch.Tensor:
         for name, per_encoder in vectors.items():
             self._register(name, per_encoder[self.encoder_key], per_encoder[self.encoder_key].shape[0])
-        with self.autocast(), self.with_training_words():
+        with self._autocast(), self.with_training_words():
             return self._clip(list(prompts))
 
     # --- images and the UNet ---------------------------------------------------------------------
-    @torch.no_grad()
     def encode_images(self, images: Sequence[Image.Image], size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        return encode_in_batches(images, size, self._posterior)
+
+    def _posterior(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         _, devices, _ = _modules()
         scale = float(self.sd_model.scale_factor)
-        means, stds = [], []
-        for start in range(0, len(images), 4):
-            pixels = _image_tensor(images[start : start + 4], size).to(self.device, devices.dtype_vae)
-            with devices.autocast():
-                posterior = self.sd_model.encode_first_stage(pixels)
-                std = posterior.std * scale
-                posterior.std = 0  # A1111's "deterministic" latents: the encoding is the scaled mean
-                mean = self.sd_model.get_first_stage_encoding(posterior)
-            means.append(mean.float().cpu())
-            stds.append(std.float().cpu())
-        return torch.cat(means), torch.cat(stds)
+        with devices.autocast():
+            posterior = self.sd_model.encode_first_stage(pixels.to(self.device, devices.dtype_vae))
+            std = posterior.std * scale
+            posterior.std = 0  # A1111's "deterministic" latents: the encoding is the scaled mean
+            return self.sd_model.get_first_stage_encoding(posterior), std
 
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
-        with self.autocast():
+        with self._autocast():
             return self.sd_model.apply_model(x_t.to(self.device), t.to(self.device), cond)
 
     def cross_attention_layers(self, latent_size: tuple[int, int]) -> list[ProbedLayer]:
@@ -375,7 +364,7 @@ class A1111Host:
             self._unregister()
             devices.torch_gc()
 
-    def autocast(self):
+    def _autocast(self):
         return _modules()[1].autocast()
 
     # --- generation --------------------------------------------------------------------------------
@@ -427,6 +416,12 @@ class A1111Host:
                                 f"({errors.exception_records[-1]['exception']}); see the console. Fix it (often the "
                                 "openpose ControlNet model), or choose the crop fallback.")
         return processed.images[0]
+
+    def render(self, prompts: Sequence[str], *, seeds: Sequence[int], vectors: Vectors, steps: int,
+               guidance_scale: float, size: tuple[int, int]) -> list[Image.Image]:
+        """One txt2img call per image: the WebUI's processing renders a batch with consecutive seeds only."""
+        return [self.generate(prompt, seed=int(seed), steps=steps, guidance_scale=guidance_scale, size=size, vectors=vectors)
+                for prompt, seed in zip(prompts, seeds)]
 
     def install_embeddings(self, paths: Sequence[str]) -> list[str]:
         """Reload the WebUI's embeddings; each file must come back loaded, else the reason is raised."""

@@ -19,7 +19,6 @@ class Host(Protocol):
     alphas_cumprod: torch.Tensor  # [T], fp32, on the CPU
     device: torch.device
     model_name: str  # a readable identity for manifests and cache keys
-    latent_factor: int  # image side / latent side
     grad_scaling: bool  # whether the loss needs a GradScaler (fp16 autocast)
     can_generate_poses: bool  # whether generate() can follow a pose_image (an openpose ControlNet is available)
 
@@ -44,9 +43,6 @@ class Host(Protocol):
     def training(self) -> ContextManager[None]:
         """Freeze weights, switch attention to SDPA and eval mode; restore all of it on exit."""
 
-    def autocast(self) -> ContextManager[None]:
-        """Mixed precision for a forward pass (a no-op in fp32)."""
-
     def generate(
         self,
         prompt: str,
@@ -60,6 +56,10 @@ class Host(Protocol):
         vectors: Vectors | None = None,
     ) -> Image.Image:
         """One image, for previews and stage-1 synthesis (ControlNet when pose_image is given)."""
+
+    def render(self, prompts: Sequence[str], *, seeds: Sequence[int], vectors: Vectors, steps: int,
+               guidance_scale: float, size: tuple[int, int]) -> list[Image.Image]:
+        """One image per prompt and seed, with `vectors` spliced in and no negative prompt (benchmarks, evaluation)."""
 
     def install_embeddings(self, paths: Sequence[str]) -> list[str]:
         """Make exported embedding files usable in prompts right away; returns the trigger words."""

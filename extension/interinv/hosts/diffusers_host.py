@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -19,8 +18,10 @@ from ..errors import InterInvError
 from ..core.tokens import TokenizedPrompt, slot_table, splice, tokenize_with_words
 from ..formats.families import ENCODERS, FAMILY_BY_WIDTH, check_family
 from .base import Vectors
+from .images import encode_in_batches
 
 PLACEHOLDER_TEXT = "*"  # any in-vocabulary token; its embedding is replaced before use
+RENDER_BATCH = 64  # images per pipeline call of render()
 
 
 def pick_precision(device: torch.device, precision: str) -> torch.dtype:
@@ -33,11 +34,6 @@ def pick_precision(device: torch.device, precision: str) -> torch.dtype:
     if precision not in choices:
         raise InterInvError(f"--precision must be auto, fp32, fp16 or bf16, got '{precision}'.")
     return choices[precision]
-
-
-def _image_tensor(images: Sequence[Image.Image], size: tuple[int, int]) -> torch.Tensor:
-    arrays = [np.asarray(img.convert("RGB").resize(size, Image.BICUBIC), dtype=np.float32) for img in images]
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) / 127.5 - 1.0
 
 
 class DiffusersHost:
@@ -70,7 +66,7 @@ class DiffusersHost:
         self.embedding_dims = {self.encoder_key: width}
         self.prediction_type = pipe.scheduler.config.get("prediction_type", "epsilon")
         self.alphas_cumprod = self._alphas_cumprod(pipe.scheduler.config)
-        self.latent_factor = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
+        self._latent_factor = 2 ** (len(pipe.vae.config.block_out_channels) - 1)  # image side / latent side
         self._splice_args: tuple[torch.Tensor, torch.Tensor] | None = None
         self._control_pipe = None
         pipe.to(self.device)
@@ -129,24 +125,21 @@ class DiffusersHost:
         order = list(vectors)
         table = torch.cat([vectors[name][self.encoder_key] for name in order]) if order else None
         ids = torch.tensor([t.ids for t in tokenized], device=self.device)
-        with self._spliced(slot_table(tokenized, order, counts), table), self.autocast():
+        with self._spliced(slot_table(tokenized, order, counts), table), self._autocast():
             return self.pipe.text_encoder(ids)[0]
 
     # --- images and the UNet -------------------------------------------------------------------
-    @torch.no_grad()
     def encode_images(self, images: Sequence[Image.Image], size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        return encode_in_batches(images, size, self._posterior)
+
+    def _posterior(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         vae, scale = self.pipe.vae, self.pipe.vae.config.scaling_factor
-        means, stds = [], []
-        for start in range(0, len(images), 4):
-            pixels = _image_tensor(images[start : start + 4], size).to(self.device, vae.dtype)
-            posterior = vae.encode(pixels).latent_dist
-            means.append((posterior.mean * scale).float().cpu())
-            stds.append((posterior.std * scale).float().cpu())
-        return torch.cat(means), torch.cat(stds)
+        posterior = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist
+        return posterior.mean * scale, posterior.std * scale
 
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
         unet = self.pipe.unet
-        with self.autocast():
+        with self._autocast():
             return unet(x_t.to(self.device, unet.dtype), t.to(self.device), encoder_hidden_states=cond.to(unet.dtype)).sample
 
     def cross_attention_layers(self, latent_size: tuple[int, int]) -> list[ProbedLayer]:
@@ -178,7 +171,7 @@ class DiffusersHost:
             for module, mode in modes:
                 module.training = mode
 
-    def autocast(self):
+    def _autocast(self):
         if self.dtype == torch.float32:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
@@ -197,7 +190,7 @@ class DiffusersHost:
         size: tuple[int, int] | None = None,
         vectors: Vectors | None = None,
     ) -> Image.Image:
-        width, height = size or (self.pipe.unet.config.sample_size * self.latent_factor,) * 2
+        width, height = size or (self.pipe.unet.config.sample_size * self._latent_factor,) * 2
         if vectors is None:  # the pipeline's own text path, with installed embeddings
             text = dict(prompt=prompt, negative_prompt=negative_prompt)
         else:
@@ -214,6 +207,18 @@ class DiffusersHost:
         if pose_image is None:
             return self.pipe(**kwargs).images[0]
         return self._controlnet_pipe()(image=pose_image.convert("RGB").resize((width, height)), **kwargs).images[0]
+
+    @torch.no_grad()
+    def render(self, prompts: Sequence[str], *, seeds: Sequence[int], vectors: Vectors, steps: int,
+               guidance_scale: float, size: tuple[int, int]) -> list[Image.Image]:
+        images = []
+        for start in range(0, len(prompts), RENDER_BATCH):
+            batch, batch_seeds = list(prompts[start : start + RENDER_BATCH]), seeds[start : start + RENDER_BATCH]
+            images += self.pipe(prompt_embeds=self.encode_prompts(batch, vectors),
+                                negative_prompt_embeds=self.encode_prompts([""] * len(batch), {}),
+                                num_inference_steps=steps, guidance_scale=guidance_scale, width=size[0], height=size[1],
+                                generator=[torch.Generator("cpu").manual_seed(int(seed)) for seed in batch_seeds]).images
+        return images
 
     @property
     def can_generate_poses(self) -> bool:

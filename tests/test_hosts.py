@@ -1,0 +1,46 @@
+"""What both hosts share behind the Host protocol: image encoding in batches, and batch rendering."""
+
+import numpy as np
+import torch
+from PIL import Image
+
+import a1111_standin  # noqa: F401  (puts the stand-in's `modules` on sys.path)
+from standin import a1111_host
+from standin import webui  # noqa: F401  (a fixture)
+
+
+def _images(count):
+    rng = np.random.default_rng(0)
+    return [Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)) for _ in range(count)]
+
+
+def _vectors(host, name="kh_r"):
+    return {name: {host.encoder_key: torch.randn(1, host.embedding_dims[host.encoder_key], generator=torch.Generator().manual_seed(0))}}
+
+
+def test_encoding_in_batches_gives_each_image_its_own_latent(host):
+    images = _images(5)  # two VAE calls: 4 + 1
+    mean, std = host.encode_images(images, (32, 32))
+    alone, _ = host.encode_images(images[4:], (32, 32))
+    assert mean.shape == std.shape and mean.shape[:2] == (5, 4) and mean.dtype == torch.float32 and mean.device.type == "cpu"
+    assert torch.allclose(mean[4:], alone, atol=1e-5) and (std > 0).all()
+
+
+def test_diffusers_render_gives_generates_image_for_each_prompt_and_seed(host):
+    vectors, prompts = _vectors(host), ["a man kh_r a woman", "a cat kh_r a dog"]
+    images = host.render(prompts, seeds=[3, 4], vectors=vectors, steps=2, guidance_scale=7.5, size=(32, 32))
+    single = host.generate(prompts[1], seed=4, steps=2, size=(32, 32), vectors=vectors)
+    assert [image.size for image in images] == [(32, 32)] * 2
+    assert np.abs(np.asarray(images[1], dtype=int) - np.asarray(single, dtype=int)).max() <= 1  # batched vs alone
+    assert not np.array_equal(np.asarray(images[0]), np.asarray(images[1]))
+
+
+def test_a1111_render_gives_generates_image_for_each_prompt_and_seed(webui):
+    host = a1111_host()
+    vectors = _vectors(host)
+    images = host.render(["a man kh_r a woman"] * 2, seeds=[3, 4], vectors=vectors, steps=2, guidance_scale=7.5,
+                         size=(64, 64))
+    single = host.generate("a man kh_r a woman", seed=4, steps=2, size=(64, 64), vectors=vectors)
+    assert [image.size for image in images] == [(64, 64)] * 2
+    assert np.array_equal(np.asarray(images[1]), np.asarray(single))
+    assert not np.array_equal(np.asarray(images[0]), np.asarray(images[1]))
