@@ -123,3 +123,9 @@ class CountingHost:
     def generate(self, prompt, **kwargs):
         self.calls.append((prompt, kwargs))
         return self.host.generate(prompt, **kwargs)
+
+    def generate_batch(self, prompts, *, seeds, **kwargs):
+        """Recorded image by image, as generate would see each of them."""
+        seeds = list(seeds)
+        self.calls.extend((prompt, {**kwargs, "seed": seed}) for prompt, seed in zip(prompts, seeds))
+        return self.host.generate_batch(prompts, seeds=seeds, **kwargs)

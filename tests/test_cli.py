@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,8 @@ def test_demo_learns_a_world_interaction_and_compares_it_with_the_prompt(tmp_pat
             "demo.json"} <= names
     out = capsys.readouterr().out
     assert "prompt only" in out and "learned words" in out
+    report = json.loads((tmp_path / "demo.json").read_text())
+    assert set(report["accuracy"]) == {"prompt", "ours"}  # both rows judged by the world's scorer
 
 
 def test_inspect_prints_family_shape_and_metadata(trained, capsys):

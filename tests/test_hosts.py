@@ -26,20 +26,20 @@ def test_encoding_in_batches_gives_each_image_its_own_latent(host):
     assert torch.allclose(mean[4:], alone, atol=1e-5) and (std > 0).all()
 
 
-def test_diffusers_render_gives_generates_image_for_each_prompt_and_seed(host):
+def test_diffusers_generate_batch_gives_generates_image_for_each_prompt_and_seed(host):
     vectors, prompts = _vectors(host), ["a man kh_r a woman", "a cat kh_r a dog"]
-    images = host.render(prompts, seeds=[3, 4], vectors=vectors, steps=2, guidance_scale=7.5, size=(32, 32))
+    images = host.generate_batch(prompts, seeds=[3, 4], vectors=vectors, steps=2, guidance_scale=7.5, size=(32, 32))
     single = host.generate(prompts[1], seed=4, steps=2, size=(32, 32), vectors=vectors)
     assert [image.size for image in images] == [(32, 32)] * 2
     assert np.abs(np.asarray(images[1], dtype=int) - np.asarray(single, dtype=int)).max() <= 1  # batched vs alone
     assert not np.array_equal(np.asarray(images[0]), np.asarray(images[1]))
 
 
-def test_a1111_render_gives_generates_image_for_each_prompt_and_seed(webui):
+def test_a1111_generate_batch_gives_generates_image_for_each_prompt_and_seed(webui):
     host = a1111_host()
     vectors = _vectors(host)
-    images = host.render(["a man kh_r a woman"] * 2, seeds=[3, 4], vectors=vectors, steps=2, guidance_scale=7.5,
-                         size=(64, 64))
+    images = host.generate_batch(["a man kh_r a woman"] * 2, seeds=[3, 4], vectors=vectors, steps=2, guidance_scale=7.5,
+                               size=(64, 64))
     single = host.generate("a man kh_r a woman", seed=4, steps=2, size=(64, 64), vectors=vectors)
     assert [image.size for image in images] == [(64, 64)] * 2
     assert np.array_equal(np.asarray(images[1]), np.asarray(single))

@@ -149,16 +149,6 @@ def test_the_world_host_name_changes_with_the_weights(quick_world):
     assert world_host(first).model_name != world_host(again).model_name
 
 
-def test_demo_exports_three_words_and_a_comparison_grid(quick_world, tmp_path):
-    from interinv.job import Job
-    from interinv_world.demo import DemoConfig, run_demo
-
-    report = run_demo(load_world(quick_world), tmp_path, DemoConfig(steps=4, samples=2), Job())
-    assert len(list(tmp_path.glob("*.safetensors"))) == 3
-    assert (tmp_path / "comparison.png").is_file()
-    assert set(report["accuracy"]) == {"prompt", "ours"}
-
-
 def test_the_committed_world_loads_and_passed_its_sanity_gate():
     models = load_world(WEIGHTS_DIR)
     assert models.interaction_scorer.head_sizes["interaction"] == len(render.INTERACTIONS)

@@ -121,9 +121,11 @@ def write_previews(out_dir: Path, words: Mapping[str, PseudoWord], host: Host, i
     """One `<name>.preview.png` per word, whose `parameters` chunk is an infotext that A1111 reads."""
     names = {role: words[role].name for role in ROLES}
     vectors = {w.name: w.effective() for w in words.values()}
-    for role, caption in role_captions(info, names).items():
-        image = host.generate(caption, seed=seed, steps=settings.steps, guidance_scale=PREVIEW_CFG, vectors=vectors,
-                              size=(settings.size, settings.size) if settings.size else None)
+    captions = role_captions(info, names)
+    images = host.generate_batch(list(captions.values()), seeds=[seed] * len(captions), steps=settings.steps,
+                                 guidance_scale=PREVIEW_CFG, vectors=vectors,
+                                 size=(settings.size, settings.size) if settings.size else None)
+    for (role, caption), image in zip(captions.items(), images):
         params = {"Steps": settings.steps, "CFG scale": PREVIEW_CFG, "Seed": seed,
                   "Size": f"{image.width}x{image.height}", "Model": host.model_name, "Version": f"InterInv {__version__}"}
         save_png(out_dir / f"{names[role]}.preview.png", image, a1111_infotext(caption, "", params))
@@ -144,6 +146,6 @@ def preview_grid(host: Host, export_dir: Path, prompt: str, *, seeds: Sequence[i
     manifest = load_manifest(export_dir)
     host.install_embeddings([str(manifest.file(role)) for role in manifest.tokens])
     text = prompt.format(**manifest.names)
-    images = [host.generate(text, seed=seed, steps=steps) for seed in seeds]
+    images = host.generate_batch([text] * len(seeds), seeds=seeds, steps=steps)
     return save_png(target or Path(export_dir) / "preview-grid.png", contact_sheet([("", images)]),
                     f"{text}\nSeeds: {list(seeds)}")

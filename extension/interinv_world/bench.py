@@ -143,7 +143,7 @@ def eval_prompts(method: str, train: TrainConfig, pairs: list[tuple[str, str]]) 
 
 def render_method(host: Host, prompts: list[str], vectors: dict, seeds: list[int], cfg: BenchConfig) -> torch.Tensor:
     """uint8 images [N, 3, H, W] of the prompts with the method's words, one per seed, through the Host protocol."""
-    images = host.render(prompts, seeds=seeds, vectors=vectors, steps=cfg.sampling_steps, guidance_scale=cfg.guidance,
+    images = host.generate_batch(prompts, seeds=seeds, vectors=vectors, steps=cfg.sampling_steps, guidance_scale=cfg.guidance,
                          size=(IMAGE_SIDE, IMAGE_SIDE))
     return torch.stack([torch.from_numpy(np.asarray(image.convert("RGB"))).permute(2, 0, 1) for image in images])
 

@@ -415,8 +415,9 @@ def optimise(host: Host, stage: Stage, job: Job, *, resume: bool, finished_only:
             if snapshot is not None:
                 snapshot(stage.words, step)
         if cfg.preview_every and step % cfg.preview_every == 0:
-            images = [host.generate(caption, seed=seed, steps=preview.steps, vectors=vectors_of(stage.words),
-                                    size=(preview.size, preview.size)) for seed, caption in enumerate(stage.preview_captions)]
+            images = host.generate_batch(stage.preview_captions, seeds=range(len(stage.preview_captions)),
+                                         steps=preview.steps, vectors=vectors_of(stage.words),
+                                         size=(preview.size, preview.size))
             job.preview(stage.name, step, images, stage.preview_captions)
         if job.stop_requested() and step < cfg.steps:
             save(step)

@@ -1,1 +1,2 @@
-"""On-disk formats: model families and ModelSpec ids, embedding files, the manifest, PNG infotext."""
+"""On-disk formats: model families and ModelSpec ids, embedding files, the manifest, interaction.json and
+stage1.json, file hashes, PNG infotext."""

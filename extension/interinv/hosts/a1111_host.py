@@ -417,11 +417,22 @@ class A1111Host:
                                 "openpose ControlNet model), or choose the crop fallback.")
         return processed.images[0]
 
-    def render(self, prompts: Sequence[str], *, seeds: Sequence[int], vectors: Vectors, steps: int,
-               guidance_scale: float, size: tuple[int, int]) -> list[Image.Image]:
+    def generate_batch(
+        self,
+        prompts: Sequence[str],
+        *,
+        seeds: Sequence[int],
+        pose_image: Image.Image | None = None,
+        steps: int = 20,
+        guidance_scale: float = 7.5,
+        negative_prompt: str = "",
+        size: tuple[int, int] | None = None,
+        vectors: Vectors | None = None,
+    ) -> list[Image.Image]:
         """One txt2img call per image: the WebUI's processing renders a batch with consecutive seeds only."""
-        return [self.generate(prompt, seed=int(seed), steps=steps, guidance_scale=guidance_scale, size=size, vectors=vectors)
-                for prompt, seed in zip(prompts, seeds)]
+        return [self.generate(prompt, pose_image=pose_image, seed=int(seed), steps=steps, guidance_scale=guidance_scale,
+                              negative_prompt=negative_prompt, size=size, vectors=vectors)
+                for prompt, seed in zip(prompts, seeds, strict=True)]
 
     def install_embeddings(self, paths: Sequence[str]) -> list[str]:
         """Reload the WebUI's embeddings; each file must come back loaded, else the reason is raised."""

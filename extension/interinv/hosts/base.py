@@ -57,9 +57,19 @@ class Host(Protocol):
     ) -> Image.Image:
         """One image, for previews and stage-1 synthesis (ControlNet when pose_image is given)."""
 
-    def render(self, prompts: Sequence[str], *, seeds: Sequence[int], vectors: Vectors, steps: int,
-               guidance_scale: float, size: tuple[int, int]) -> list[Image.Image]:
-        """One image per prompt and seed, with `vectors` spliced in and no negative prompt (benchmarks, evaluation)."""
+    def generate_batch(
+        self,
+        prompts: Sequence[str],
+        *,
+        seeds: Sequence[int],
+        pose_image: Image.Image | None = None,
+        steps: int = 20,
+        guidance_scale: float = 7.5,
+        negative_prompt: str = "",
+        size: tuple[int, int] | None = None,
+        vectors: Vectors | None = None,
+    ) -> list[Image.Image]:
+        """One image per (prompt, seed), each the image `generate` gives for it, batched where the host can."""
 
     def install_embeddings(self, paths: Sequence[str]) -> list[str]:
         """Make exported embedding files usable in prompts right away; returns the trigger words."""

@@ -21,7 +21,7 @@ from .base import Vectors
 from .images import encode_in_batches
 
 PLACEHOLDER_TEXT = "*"  # any in-vocabulary token; its embedding is replaced before use
-RENDER_BATCH = 64  # images per pipeline call of render()
+RENDER_PIXELS = 64 * 64 * 64  # pixels per pipeline call of generate_batch: 64 world images, one 512 px image
 
 
 def pick_precision(device: torch.device, precision: str) -> torch.dtype:
@@ -177,7 +177,6 @@ class DiffusersHost:
         return torch.autocast(self.device.type, dtype=self.dtype)
 
     # --- generation and installation -----------------------------------------------------------
-    @torch.no_grad()
     def generate(
         self,
         prompt: str,
@@ -190,35 +189,53 @@ class DiffusersHost:
         size: tuple[int, int] | None = None,
         vectors: Vectors | None = None,
     ) -> Image.Image:
+        return self.generate_batch([prompt], seeds=[seed], pose_image=pose_image, steps=steps,
+                                   guidance_scale=guidance_scale, negative_prompt=negative_prompt, size=size,
+                                   vectors=vectors)[0]
+
+    def generate_batch(
+        self,
+        prompts: Sequence[str],
+        *,
+        seeds: Sequence[int],
+        pose_image: Image.Image | None = None,
+        steps: int = 20,
+        guidance_scale: float = 7.5,
+        negative_prompt: str = "",
+        size: tuple[int, int] | None = None,
+        vectors: Vectors | None = None,
+    ) -> list[Image.Image]:
         width, height = size or (self.pipe.unet.config.sample_size * self._latent_factor,) * 2
+        per_call = max(1, RENDER_PIXELS // (width * height))
+        settings = dict(pose_image=pose_image, steps=steps, guidance_scale=guidance_scale,
+                        negative_prompt=negative_prompt, size=(width, height), vectors=vectors)
+        images = []
+        for start in range(0, len(prompts), per_call):
+            images += self._pipeline_call(list(prompts[start : start + per_call]),
+                                          [int(seed) for seed in seeds[start : start + per_call]], **settings)
+        return images
+
+    @torch.no_grad()
+    def _pipeline_call(self, prompts: list[str], seeds: list[int], *, pose_image: Image.Image | None, steps: int,
+                       guidance_scale: float, negative_prompt: str, size: tuple[int, int],
+                       vectors: Vectors | None) -> list[Image.Image]:
+        negatives = [negative_prompt] * len(prompts)
         if vectors is None:  # the pipeline's own text path, with installed embeddings
-            text = dict(prompt=prompt, negative_prompt=negative_prompt)
+            text = dict(prompt=prompts, negative_prompt=negatives)
         else:
-            text = dict(prompt_embeds=self.encode_prompts([prompt], vectors),
-                        negative_prompt_embeds=self.encode_prompts([negative_prompt], {}))
+            text = dict(prompt_embeds=self.encode_prompts(prompts, vectors),
+                        negative_prompt_embeds=self.encode_prompts(negatives, {}))
         kwargs = dict(
             **text,
             num_inference_steps=steps,
             guidance_scale=guidance_scale,
-            width=width,
-            height=height,
-            generator=torch.Generator("cpu").manual_seed(seed),
+            width=size[0],
+            height=size[1],
+            generator=[torch.Generator("cpu").manual_seed(seed) for seed in seeds],  # per image: batching keeps each
         )
         if pose_image is None:
-            return self.pipe(**kwargs).images[0]
-        return self._controlnet_pipe()(image=pose_image.convert("RGB").resize((width, height)), **kwargs).images[0]
-
-    @torch.no_grad()
-    def render(self, prompts: Sequence[str], *, seeds: Sequence[int], vectors: Vectors, steps: int,
-               guidance_scale: float, size: tuple[int, int]) -> list[Image.Image]:
-        images = []
-        for start in range(0, len(prompts), RENDER_BATCH):
-            batch, batch_seeds = list(prompts[start : start + RENDER_BATCH]), seeds[start : start + RENDER_BATCH]
-            images += self.pipe(prompt_embeds=self.encode_prompts(batch, vectors),
-                                negative_prompt_embeds=self.encode_prompts([""] * len(batch), {}),
-                                num_inference_steps=steps, guidance_scale=guidance_scale, width=size[0], height=size[1],
-                                generator=[torch.Generator("cpu").manual_seed(int(seed)) for seed in batch_seeds]).images
-        return images
+            return self.pipe(**kwargs).images
+        return self._controlnet_pipe()(image=pose_image.convert("RGB").resize(size), **kwargs).images
 
     @property
     def can_generate_poses(self) -> bool:

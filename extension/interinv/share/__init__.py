@@ -1,1 +1,1 @@
-"""Sharing trained interactions: bundles, the Hub, installs, model cards."""
+"""Sharing trained interactions: the exported folder, bundles, the Hub, installs, model cards."""
