@@ -52,7 +52,7 @@ def test_too_few_single_token_words_is_an_error_that_suggests_mean_mode():
 def test_host_vocabulary_statistics_log_how_many_words_were_used(host, job):
     from interinv.engine.stages import priors
 
-    stats = priors(host, "swig_verbs", "single", job)
+    stats = priors(host, "swig_verbs", subwords="single", job=job)
     assert 200 < stats["clip_l"].words_used < 504
     assert any("of 504 words used" in line for line in job.logs)
 

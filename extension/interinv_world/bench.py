@@ -145,7 +145,7 @@ def render_method(host: Host, prompts: list[str], vectors: dict, seeds: list[int
     """uint8 images [N, 3, H, W] of the prompts with the method's words, one per seed, through the Host protocol."""
     images = host.generate_batch(prompts, seeds=seeds, vectors=vectors, steps=cfg.sampling_steps, guidance_scale=cfg.guidance,
                          size=(IMAGE_SIDE, IMAGE_SIDE))
-    return torch.stack([torch.from_numpy(np.asarray(image.convert("RGB"))).permute(2, 0, 1) for image in images])
+    return torch.stack([torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1) for image in images])
 
 
 # --- metrics -----------------------------------------------------------------------------------------

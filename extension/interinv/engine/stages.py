@@ -36,7 +36,7 @@ DRAW_RANGE = 2**62  # batch draws are integers below this, reduced modulo each c
 
 
 # --- language priors -----------------------------------------------------------------------------
-def priors(host: Host, vocabulary: str, subwords: str, job: Job) -> dict[str, VocabStats]:
+def priors(host: Host, vocabulary: str, *, subwords: str, job: Job) -> dict[str, VocabStats]:
     """μ and σ of a vocabulary in each of the host's text encoders."""
     words = load_vocabulary(vocabulary)
     stats = {key: vocab_stats(rows, subwords) for key, rows in host.token_rows(words).items()}
@@ -125,12 +125,13 @@ def stage1_loss(setup: Stage1Setup, generator: torch.Generator) -> Terms:
     return {"loss": mse, "mse": mse}
 
 
-def stage1_setup(host: Host, images: Mapping[str, Sequence[SubjectImage]], cfg: TrainConfig, job: Job,
+def stage1_setup(host: Host, images: Mapping[str, Sequence[SubjectImage]], cfg: TrainConfig, *, job: Job,
                  cache_dir: Path | None) -> Stage1Setup:
+    """P1 and P2 initialised under the verb prior, every caption, and the images' latents (cached on disk)."""
     scfg, names = cfg.stage1, token_names(cfg.name)
     templates = [check_template(t, STAGE1_SLOTS, "stage1.templates") for t in scfg.templates]
     size = (cfg.resolution, cfg.resolution)
-    verb_prior = priors(host, cfg.prior.verbs, cfg.prior.subwords, job)
+    verb_prior = priors(host, cfg.prior.verbs, subwords=cfg.prior.subwords, job=job)
     init = word_init(host, cfg.pose_init, verb_prior)
     words = {role: new_word(names[role], init, cfg.num_vectors, verb_prior if cfg.prior.enabled else None)
              for role in ("p1", "p2")}
@@ -147,7 +148,7 @@ def train_stage1(host: Host, images: dict[str, Sequence[SubjectImage]], cfg: Tra
                  resume: bool = False, cache_dir: Path | None = None, snapshot: Snapshot | None = None,
                  finished_only: bool = False) -> dict[str, PseudoWord]:
     """Learn P1 and P2 in one loop on single-subject images captioned with subject word + pose token."""
-    setup = stage1_setup(host, images, cfg, job, cache_dir)
+    setup = stage1_setup(host, images, cfg, job=job, cache_dir=cache_dir)
     stage = Stage(
         name="stage1", cfg=cfg.stage1, workdir=workdir, loss=functools.partial(stage1_loss, setup),
         trained=list(setup.words.values()), words=setup.words,
@@ -232,13 +233,14 @@ def steering_term(steering: Steering, relation: PseudoWord, generator: torch.Gen
     return torch.stack(terms).mean()
 
 
-def stage2_setup(host: Host, exemplars: Sequence[Exemplar], poses: Mapping[str, PseudoWord], cfg: TrainConfig,
+def stage2_setup(host: Host, exemplars: Sequence[Exemplar], poses: Mapping[str, PseudoWord], cfg: TrainConfig, *,
                  job: Job, cache_dir: Path | None) -> Stage2Setup:
+    """R under the preposition prior, every caption, the exemplars' latents, and the probe and steering when on."""
     scfg, names = cfg.stage2, token_names(cfg.name)
     if not poses and scfg.ca_weight:
         raise InterInvError("The cross-attention loss needs the pose words of stage 1; set stage2.ca_weight to 0.")
     latents = cached_latents(host, [e.image for e in exemplars], (cfg.resolution, cfg.resolution), cache_dir)
-    prep_prior = priors(host, cfg.prior.prepositions, cfg.prior.subwords, job)
+    prep_prior = priors(host, cfg.prior.prepositions, subwords=cfg.prior.subwords, job=job)
     relation = new_word(names["r"], _relation_init(host, scfg.r_init, poses, prep_prior), scfg.r_vectors or cfg.num_vectors,
                         prep_prior if cfg.prior.enabled else None)
     pose_names = _pose_names(poses)
@@ -282,7 +284,7 @@ def train_stage2(host: Host, exemplars: Sequence[Exemplar], poses: dict[str, Pse
     Without pose words (`poses=None`, the relation-only baselines) the captions read "O1 [R] O2".
     """
     poses = poses or {}
-    setup = stage2_setup(host, exemplars, poses, cfg, job, cache_dir)
+    setup = stage2_setup(host, exemplars, poses, cfg, job=job, cache_dir=cache_dir)
     stage = Stage(
         name="stage2", cfg=cfg.stage2, workdir=workdir, loss=functools.partial(stage2_loss, setup),
         trained=[setup.relation], words={**poses, "r": setup.relation},
