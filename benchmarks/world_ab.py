@@ -1,0 +1,114 @@
+"""A/B runs of the world's denoiser pretraining, for the lab notebook (docs/world.md).
+
+Each variant trains the text encoder + UNet from scratch for the same number of steps on the same renders
+and seed, reusing one VAE and the committed scorers, then measures:
+- how much the caption lowers the ε-loss on fresh scenes at mid noise (the text-use symptom of D2);
+- the gate on named captions (DDIM 20, CFG 3) and the neutral histogram's smallest held-out ratio.
+
+    python benchmarks/world_ab.py --steps 400 --variant base: --variant perchannel:per_channel_latents=true
+
+A variant is NAME:KEY=VALUE[,KEY=VALUE...] over `interinv_world.pretrain.PretrainConfig`. Results are printed
+and appended as JSON lines to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from interinv.config import parse_settings, with_overrides
+from interinv_world.check import CheckConfig, measure_gate, measure_neutral
+from interinv_world.models import WorldModels, load_world
+from interinv_world.pretrain import (PretrainConfig, encode_latents, render_set, standardise_latents, tokenize,
+                                     train_denoiser, train_vae)
+from interinv_world.settings import WEIGHTS_DIR
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+@torch.no_grad()
+def caption_benefit(pipe, data, scaled: torch.Tensor, t_values=(250, 500, 750), seed: int = 7) -> dict:
+    """ε-MSE with the caption and with the empty caption, at fixed timesteps, on the same noise."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = tokenize(pipe.tokenizer, data.captions)
+    empty = tokenize(pipe.tokenizer, [""]).expand(len(ids), -1)
+    alphas = pipe.scheduler.alphas_cumprod.float()
+    out = {}
+    for t in t_values:
+        noise = torch.randn(scaled.shape, generator=generator)
+        a = alphas[t]
+        x_t = a.sqrt() * scaled + (1 - a).sqrt() * noise
+        steps = torch.full((len(ids),), t)
+        losses = []
+        for tokens in (ids, empty):
+            text = torch.cat([pipe.text_encoder(c)[0] for c in tokens.split(128)])
+            pred = torch.cat([pipe.unet(x, s, encoder_hidden_states=e).sample
+                              for x, s, e in zip(x_t.split(128), steps.split(128), text.split(128))])
+            losses.append(float((pred - noise).pow(2).mean()))
+        out[t] = {"caption": losses[0], "empty": losses[1], "benefit": 1 - losses[0] / losses[1]}
+    return out
+
+
+def vae_for(cfg: PretrainConfig, data, reuse_vae: bool):
+    if not reuse_vae:
+        return train_vae(data, cfg, torch.Generator().manual_seed(cfg.seed), "cpu", log)
+    vae = load_world(WEIGHTS_DIR).pipe.vae
+    if cfg.per_channel_latents:
+        standardise_latents(vae, data.images[:2048])
+    return vae
+
+
+def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool) -> dict:
+    started = time.time()
+    data = render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, cfg.named_share, log)
+    vae = vae_for(cfg, data, reuse_vae)
+    scaled = encode_latents(vae, data.images) * vae.config.scaling_factor
+    log(f"{name}: latent std per channel {[round(float(s), 2) for s in scaled.std(dim=(0, 2, 3))]}")
+    pipe = train_denoiser(vae, data, scaled, cfg, torch.Generator().manual_seed(cfg.seed), log)
+    trained = time.time() - started
+    committed = load_world(WEIGHTS_DIR)
+    models = WorldModels(pipe, committed.controlnet, committed.interaction_scorer, committed.species_scorer,
+                         committed.second_scorer)
+    fresh = render_set(400, 112, cfg.seed + 7, cfg.named_share, log)
+    benefit = caption_benefit(pipe, fresh, encode_latents(vae, fresh.images) * vae.config.scaling_factor)
+    check = CheckConfig(gate_samples=samples, neutral_samples=samples, seed=cfg.seed)
+    gate = measure_gate(models, check)[0]
+    neutral = measure_neutral(models, check, cfg.named_share)[0]
+    return {"variant": name, "steps": cfg.unet_steps, "gate": gate["interaction_accuracy"],
+            "species": gate["species_set_accuracy"], "neutral_min_ratio": neutral["min_ratio"],
+            "neutral_tv": neutral["tv_distance"], "caption_benefit": benefit,
+            "train_s": round(trained), "total_s": round(time.time() - started),
+            "threads": torch.get_num_threads(), "settings": dataclasses.asdict(cfg)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", action="append", required=True, help="NAME:KEY=VALUE,KEY=VALUE")
+    parser.add_argument("--steps", type=int, default=400, help="denoiser steps of every variant")
+    parser.add_argument("--samples", type=int, default=64, help="gate and neutral generations per variant")
+    parser.add_argument("--train-vae", action="store_true", help="train each variant's VAE instead of the committed one")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--out", default="world_ab.jsonl")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for spec in args.variant:
+        name, _, settings = spec.partition(":")
+        base = dataclasses.replace(PretrainConfig(), unet_steps=args.steps, warmup=min(200, args.steps // 5))
+        cfg = with_overrides(base, parse_settings([s for s in settings.split(",") if s]), "--variant")
+        torch.manual_seed(cfg.seed)
+        result = run_variant(name, cfg, args.samples, not args.train_vae)
+        log(json.dumps({k: v for k, v in result.items() if k != "settings"}))
+        with open(args.out, "a", encoding="utf-8") as f:
+            f.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
