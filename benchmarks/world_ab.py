@@ -24,7 +24,7 @@ import torch
 from interinv.config import parse_settings, with_overrides
 from interinv_world.check import CheckConfig, measure_gate, measure_neutral
 from interinv_world.models import WorldModels, load_world
-from interinv_world.pretrain import (PretrainConfig, encode_latents, render_set, standardise_latents, tokenize,
+from interinv_world.pretrain import (PretrainConfig, caption_plan, encode_latents, render_set, standardise_latents, tokenize,
                                      train_denoiser, train_vae)
 from interinv_world.settings import WEIGHTS_DIR
 
@@ -67,7 +67,7 @@ def vae_for(cfg: PretrainConfig, data, reuse_vae: bool):
 
 def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool) -> dict:
     started = time.time()
-    data = render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, cfg.named_share, log)
+    data = render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, caption_plan(cfg), log)
     vae = vae_for(cfg, data, reuse_vae)
     scaled = encode_latents(vae, data.images) * vae.config.scaling_factor
     log(f"{name}: latent std per channel {[round(float(s), 2) for s in scaled.std(dim=(0, 2, 3))]}")
@@ -76,11 +76,11 @@ def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool) -
     committed = load_world(WEIGHTS_DIR)
     models = WorldModels(pipe, committed.controlnet, committed.interaction_scorer, committed.species_scorer,
                          committed.second_scorer)
-    fresh = render_set(400, 112, cfg.seed + 7, cfg.named_share, log)
+    fresh = render_set(400, 112, cfg.seed + 7, caption_plan(cfg), log)
     benefit = caption_benefit(pipe, fresh, encode_latents(vae, fresh.images) * vae.config.scaling_factor)
     check = CheckConfig(gate_samples=samples, neutral_samples=samples, seed=cfg.seed)
     gate = measure_gate(models, check)[0]
-    neutral = measure_neutral(models, check, cfg.named_share)[0]
+    neutral = measure_neutral(models, check, caption_plan(cfg))[0]
     return {"variant": name, "steps": cfg.unet_steps, "gate": gate["interaction_accuracy"],
             "species": gate["species_set_accuracy"], "neutral_min_ratio": neutral["min_ratio"],
             "neutral_tv": neutral["tv_distance"], "caption_benefit": benefit,

@@ -197,11 +197,27 @@ def test_standardised_latents_have_unit_channels_and_decode_to_the_same_images()
 
 
 def test_neutral_training_shares_follow_the_caption_plan():
-    shares = grammar.neutral_shares(0.8)
+    shares = grammar.neutral_shares(grammar.CaptionPlan(named_share=0.8))
     assert sum(shares.values()) == pytest.approx(1.0)
     named = [n for n in render.INTERACTIONS if n not in grammar.HELD_OUT]
     # a held-out interaction is always neutral, a named one only in 20% of its scenes
     assert shares[grammar.HELD_OUT[0]] == pytest.approx(5 * shares[named[0]])
+    fewer = grammar.neutral_shares(grammar.CaptionPlan(named_share=0.9, held_out_share=0.3))
+    # 0.3 / 5 held-out scenes against 0.7 / 5 * 0.1 neutral named ones: 0.06 / 0.074 of the neutral captions
+    assert sum(fewer[n] for n in grammar.HELD_OUT) == pytest.approx(0.3 / (0.3 + 0.07))
+
+
+def test_the_held_out_share_sets_how_often_the_renders_show_a_held_out_interaction():
+    from interinv_world.pretrain import render_set
+
+    plan = grammar.CaptionPlan(named_share=0.9, held_out_share=0.25)
+    data = render_set(400, 0, seed=3, plan=plan, log=lambda _: None)
+    held = torch.tensor([render.INTERACTIONS[i] in grammar.HELD_OUT for i in data.interaction.tolist()])
+    assert 0.18 < float(held.float().mean()) < 0.32  # 100 expected of 400
+    captions = [c for c, h in zip(data.captions, held.tolist()) if h]
+    assert all(" and a " in c for c in captions)  # held-out scenes stay neutral
+    uniform = render_set(40, 0, seed=3, plan=grammar.CaptionPlan(), log=lambda _: None)
+    assert len(set(uniform.interaction.tolist())) > 5  # None keeps v1's draw over all ten
 
 
 def test_verdicts_apply_lower_and_upper_bounds_and_fail_what_was_not_measured():

@@ -93,7 +93,7 @@ def measure_gate(models: WorldModels, cfg: CheckConfig) -> tuple[dict, torch.Ten
     return gate, images, jobs
 
 
-def measure_neutral(models: WorldModels, cfg: CheckConfig, named_share: float) -> tuple[dict, torch.Tensor, torch.Tensor]:
+def measure_neutral(models: WorldModels, cfg: CheckConfig, plan: grammar.CaptionPlan) -> tuple[dict, torch.Tensor, torch.Tensor]:
     """Histogram of the interactions drawn under neutral captions against the training captions' histogram."""
     jobs = neutral_jobs(cfg.neutral_samples, cfg.seed + 3)
     seeds = [cfg.seed * 100_000 + 50_000 + i for i in range(len(jobs))]
@@ -101,7 +101,7 @@ def measure_neutral(models: WorldModels, cfg: CheckConfig, named_share: float) -
     drawn = classify(models, images)["interaction"]
     counts = torch.bincount(drawn, minlength=len(render.INTERACTIONS)).float()
     generated = (counts / counts.sum()).tolist()
-    training = grammar.neutral_shares(named_share)
+    training = grammar.neutral_shares(plan)
     shares = dict(zip(render.INTERACTIONS, generated))
     ratios = {name: shares[name] / training[name] for name in grammar.HELD_OUT}
     tv = 0.5 * sum(abs(shares[name] - training[name]) for name in render.INTERACTIONS)
@@ -148,13 +148,13 @@ def measure_inversion(models: WorldModels, cfg: CheckConfig, work: Path, log: Lo
             "ratio": ti[0] / max(prompt[0], 1 / cfg.ti_samples), "ci_separated": ti[1] > prompt[2]}
 
 
-def measure(models: WorldModels, cfg: CheckConfig, named_share: float, log: Log = print,
+def measure(models: WorldModels, cfg: CheckConfig, plan: grammar.CaptionPlan, log: Log = print,
             pictures: Path | None = None) -> dict:
     """Every measurement and its verdict against TARGETS; `pictures`: a folder for the PNGs."""
     log(f"gate: {cfg.gate_samples} generations of named captions")
     gate, gate_images, jobs = measure_gate(models, cfg)
     log(f"neutral: {cfg.neutral_samples} generations of neutral captions")
-    neutral, neutral_images, drawn = measure_neutral(models, cfg, named_share)
+    neutral, neutral_images, drawn = measure_neutral(models, cfg, plan)
     agreement = scorer_agreement(models, torch.cat([gate_images, neutral_images]))
     inversion = None
     if cfg.ti_steps > 0:

@@ -35,15 +35,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     from .check import QUICK, CheckConfig, measure, table
     from .models import load_world
-    from .pretrain import PretrainConfig
+    from .pretrain import PretrainConfig, caption_plan
 
     folder = Path(args.world)
     metrics_path = folder / "metrics.json"
-    named_share = (json.loads(metrics_path.read_text(encoding="utf-8"))["config"]["named_share"]
-                   if metrics_path.is_file() else PretrainConfig().named_share)
+    plan = caption_plan(json.loads(metrics_path.read_text(encoding="utf-8"))["config"]
+                        if metrics_path.is_file() else PretrainConfig())
     cfg = dataclasses.replace(QUICK if args.quick else CheckConfig(), seed=args.seed)
     torch.set_num_threads(args.threads or torch.get_num_threads())
-    result = measure(load_world(folder, args.device), cfg, named_share, _log,
+    result = measure(load_world(folder, args.device), cfg, plan, _log,
                      Path(args.pictures) if args.pictures else None)
     print(table(result))
     if args.json:

@@ -8,6 +8,7 @@ them up. Every word is one CLIP token, except the pose word "kneeling" (see SPLI
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 from .render import INTERACTIONS, SINGLE_POSES, SPECIES, require
 
@@ -58,10 +59,38 @@ OTHER_WORDS = (
 SPLIT_WORDS = ("kneeling",)  # words that the CLIP tokenizer splits; no one-piece word names the pose
 
 
-def neutral_shares(named_share: float) -> dict[str, float]:
-    """Each interaction's share among the neutral pair captions of pretraining, where every interaction is
-    drawn equally often and a non-held-out one is captioned neutrally with probability 1 - named_share."""
-    weights = {name: 1.0 if name in HELD_OUT else 1.0 - named_share for name in INTERACTIONS}
+@dataclass(frozen=True)
+class CaptionPlan:
+    """How pretraining draws and captions its pair scenes.
+
+    named_share: the share of a non-held-out interaction's scenes whose caption names it (the rest are neutral).
+    held_out_share: the share of pair scenes that show a held-out interaction; None draws every interaction
+    equally often (5 of 10 held out: 0.5).
+    """
+
+    named_share: float = 0.8
+    held_out_share: float | None = None
+
+    def interaction_weights(self) -> dict[str, float]:
+        """Each interaction's share among the pair scenes."""
+        if self.held_out_share is None:
+            return {name: 1 / len(INTERACTIONS) for name in INTERACTIONS}
+        named = len(INTERACTIONS) - len(HELD_OUT)
+        return {name: self.held_out_share / len(HELD_OUT) if name in HELD_OUT else (1 - self.held_out_share) / named
+                for name in INTERACTIONS}
+
+    def draw_interaction(self, rng: random.Random) -> str:
+        if self.held_out_share is None:  # the draw of world v1, kept so that its data can be rendered again
+            return rng.choice(INTERACTIONS)
+        return rng.choice(HELD_OUT if rng.random() < self.held_out_share else
+                          tuple(name for name in INTERACTIONS if name not in HELD_OUT))
+
+
+def neutral_shares(plan: CaptionPlan) -> dict[str, float]:
+    """Each interaction's share among the neutral pair captions of pretraining: held-out interactions are always
+    captioned neutrally, the others with probability 1 - named_share."""
+    weights = {name: weight * (1.0 if name in HELD_OUT else 1.0 - plan.named_share)
+               for name, weight in plan.interaction_weights().items()}
     total = sum(weights.values())
     return {name: weight / total for name, weight in weights.items()}
 

@@ -36,6 +36,7 @@ class PretrainConfig:
     pair_scenes: int = 12000  # rendered two-subject scenes
     single_scenes: int = 4000  # rendered single-subject pose scenes
     named_share: float = 0.8  # share of non-held-out pair scenes whose caption names the interaction
+    held_out_share: float | None = None  # share of pair scenes showing a held-out interaction; None: all equally often
     caption_dropout: float = 0.1  # share of empty captions (for classifier-free guidance)
     vae_steps: int = 1500
     vae_batch: int = 32
@@ -82,17 +83,17 @@ class Renders:
     species: torch.Tensor  # [N, S] 0/1 presence of each species
 
 
-def render_set(pairs: int, singles: int, seed: int, named_share: float, log: Log) -> Renders:
+def render_set(pairs: int, singles: int, seed: int, plan: grammar.CaptionPlan, log: Log) -> Renders:
     """Pair scenes (held-out interactions only with neutral captions) and single-subject pose scenes."""
     rng, started = random.Random(seed), time.time()
     images, skeletons, captions, labels, species = [], [], [], [], []
     for index in range(pairs + singles):
         scene_seed = seed * 10_000_000 + index
         if index < pairs:
-            name = rng.choice(render.INTERACTIONS)
+            name = plan.draw_interaction(rng)
             pair = (rng.choice(render.SPECIES), rng.choice(render.SPECIES))
             scene = render.render_pair(scene_seed, name, pair, IMAGE_SIDE)
-            named = name not in grammar.HELD_OUT and rng.random() < named_share
+            named = name not in grammar.HELD_OUT and rng.random() < plan.named_share
             captions.append(grammar.pair_caption(rng, name, pair, named))
             labels.append(render.INTERACTIONS.index(name))
         else:
@@ -337,6 +338,12 @@ def scorer_accuracy(models: WorldModels, data: Renders) -> dict[str, float]:
     return accuracy
 
 
+def caption_plan(config: PretrainConfig | dict) -> grammar.CaptionPlan:
+    """The caption plan of a pretraining run, from its config (or the config dict of its metrics.json)."""
+    values = asdict(config) if isinstance(config, PretrainConfig) else config
+    return grammar.CaptionPlan(named_share=values["named_share"], held_out_share=values.get("held_out_share"))
+
+
 def check_config(cfg: PretrainConfig) -> CheckConfig:
     """The settings of `interinv world check` that measure this pretraining run."""
     return CheckConfig(gate_samples=cfg.gate_samples, neutral_samples=cfg.neutral_samples, guidance=cfg.gate_guidance,
@@ -360,7 +367,7 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
         timings[name] = round(time.time() - began, 1)
         return result
 
-    data = phase("render", lambda: render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, cfg.named_share, log))
+    data = phase("render", lambda: render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, caption_plan(cfg), log))
     vae = phase("vae", lambda: _reused_vae(reuse, data, cfg, device) if reuse else train_vae(data, cfg, generator, device, log))
     scaled = encode_latents(vae, data.images) * vae.config.scaling_factor  # shared by the denoiser and the ControlNet
     pipe = phase("denoiser", lambda: train_denoiser(vae, data, scaled, cfg, generator, log))
@@ -368,13 +375,13 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
     scorers = phase("scorers", lambda: _reused_scorers(reuse, vae, data, cfg, device, log) if reuse else
                     _train_scorers(vae, data, cfg, generator, device, log))
     models = WorldModels(pipe, controlnet, *scorers)
-    held_out = render_set(cfg.eval_scenes, cfg.eval_scenes // 4, cfg.seed + 1, cfg.named_share, log)
+    held_out = render_set(cfg.eval_scenes, cfg.eval_scenes // 4, cfg.seed + 1, caption_plan(cfg), log)
     metrics = {"scorers_on_renders": scorer_accuracy(models, held_out)}
     recon = Renders(reconstruct(vae, held_out.images), held_out.skeletons, held_out.captions, held_out.interaction,
                     held_out.species)
     metrics["scorers_on_vae_reconstructions"] = scorer_accuracy(models, recon)
     metrics["vae_psnr_db"] = vae_psnr(vae, held_out.images)
-    metrics["check"] = phase("check", lambda: measure(models, check_config(cfg), cfg.named_share, log))
+    metrics["check"] = phase("check", lambda: measure(models, check_config(cfg), caption_plan(cfg), log))
     metrics["sanity_gate"] = metrics["check"]["gate"]
     metrics["timings_s"] = {**timings, "total": round(time.time() - started, 1)}
     metrics["config"], metrics["device"] = asdict(cfg), _device_name(device)
