@@ -112,17 +112,13 @@ def job():
 
 
 class CountingHost:
-    """A host that records every generate call (a counting wrapper: the real host does the work)."""
+    """A host that records every image it is asked to generate (a counting wrapper: the real host does the work)."""
 
     def __init__(self, host):
         self.host, self.calls = host, []
 
     def __getattr__(self, name):
         return getattr(self.host, name)
-
-    def generate(self, prompt, **kwargs):
-        self.calls.append((prompt, kwargs))
-        return self.host.generate(prompt, **kwargs)
 
     def generate_batch(self, prompts, *, seeds, **kwargs):
         """Recorded image by image, as generate would see each of them."""

@@ -58,7 +58,7 @@ CROP_BACKGROUNDS = ((236, 236, 236), (40, 40, 40), (200, 220, 240), (240, 222, 2
 CROP_MARGINS = (0.08, 0.15, 0.22)  # fraction of the crop left free on each side of the subject
 CROP_SIDE = 512  # side of crop images when no resolution is set
 SEED_RANGE = 2**31  # image seeds stay in the range every sampler accepts
-RENDER_BATCH = 4  # ControlNet images per generate_batch call: faster than one by one, small enough for 8 GB at 512 px
+RENDER_BATCH = 4  # images per generate_batch call: batched where the host can, and written to disk as each call ends
 NO_CONTROLNET = (
     "Stage-1 synthesis needs an openpose ControlNet, and the loaded model has none. On the command line pass "
     "--controlnet with a local ControlNet folder or hub id (e.g. lllyasviel/control_v11p_sd15_openpose); in the "
@@ -152,7 +152,8 @@ def _renders(host: Host, pose: SubjectPose, options: SynthOptions, folder: Path)
         chunk = planned[start : start + RENDER_BATCH]
         missing = [(path, settings) for path, settings in chunk if not path.is_file()]
         if missing:
-            skeleton = skeleton or _open_rgb(pose.skeleton)
+            if skeleton is None:
+                skeleton = _open_rgb(pose.skeleton)
             images = host.generate_batch([s["prompt"] for _, s in missing], seeds=[s["seed"] for _, s in missing],
                                          pose_image=skeleton, steps=options.steps, guidance_scale=options.guidance,
                                          negative_prompt=negative, size=size)

@@ -20,7 +20,7 @@ class Host(Protocol):
     device: torch.device
     model_name: str  # a readable identity for manifests and cache keys
     grad_scaling: bool  # whether the loss needs a GradScaler (fp16 autocast)
-    can_generate_poses: bool  # whether generate() can follow a pose_image (an openpose ControlNet is available)
+    can_generate_poses: bool  # whether generate_batch() can follow a pose_image (an openpose ControlNet is available)
 
     def token_rows(self, words: Sequence[str]) -> dict[str, list[torch.Tensor]]:
         """Per encoder, each word's input token-embedding rows [n_tokens, D] (no BOS/EOS)."""
@@ -43,20 +43,6 @@ class Host(Protocol):
     def training(self) -> ContextManager[None]:
         """Freeze weights, switch attention to SDPA and eval mode; restore all of it on exit."""
 
-    def generate(
-        self,
-        prompt: str,
-        *,
-        pose_image: Image.Image | None = None,
-        seed: int = 0,
-        steps: int = 20,
-        guidance_scale: float = 7.5,
-        negative_prompt: str = "",
-        size: tuple[int, int] | None = None,
-        vectors: Vectors | None = None,
-    ) -> Image.Image:
-        """One image, for previews and stage-1 synthesis (ControlNet when pose_image is given)."""
-
     def generate_batch(
         self,
         prompts: Sequence[str],
@@ -69,7 +55,8 @@ class Host(Protocol):
         size: tuple[int, int] | None = None,
         vectors: Vectors | None = None,
     ) -> list[Image.Image]:
-        """One image per (prompt, seed), each the image `generate` gives for it, batched where the host can."""
+        """One image per (prompt, seed), for previews and stage-1 synthesis (ControlNet when pose_image is given);
+        each image is the one the host would make alone, batched where the host can."""
 
     def install_embeddings(self, paths: Sequence[str]) -> list[str]:
         """Make exported embedding files usable in prompts right away; returns the trigger words."""

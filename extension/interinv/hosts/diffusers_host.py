@@ -177,22 +177,6 @@ class DiffusersHost:
         return torch.autocast(self.device.type, dtype=self.dtype)
 
     # --- generation and installation -----------------------------------------------------------
-    def generate(
-        self,
-        prompt: str,
-        *,
-        pose_image: Image.Image | None = None,
-        seed: int = 0,
-        steps: int = 20,
-        guidance_scale: float = 7.5,
-        negative_prompt: str = "",
-        size: tuple[int, int] | None = None,
-        vectors: Vectors | None = None,
-    ) -> Image.Image:
-        return self.generate_batch([prompt], seeds=[seed], pose_image=pose_image, steps=steps,
-                                   guidance_scale=guidance_scale, negative_prompt=negative_prompt, size=size,
-                                   vectors=vectors)[0]
-
     def generate_batch(
         self,
         prompts: Sequence[str],
@@ -207,7 +191,8 @@ class DiffusersHost:
     ) -> list[Image.Image]:
         width, height = size or (self.pipe.unet.config.sample_size * self._latent_factor,) * 2
         per_call = max(1, RENDER_PIXELS // (width * height))
-        settings = dict(pose_image=pose_image, steps=steps, guidance_scale=guidance_scale,
+        pose = pose_image.convert("RGB").resize((width, height)) if pose_image is not None else None
+        settings = dict(pose_image=pose, steps=steps, guidance_scale=guidance_scale,
                         negative_prompt=negative_prompt, size=(width, height), vectors=vectors)
         images = []
         for start in range(0, len(prompts), per_call):
@@ -235,7 +220,7 @@ class DiffusersHost:
         )
         if pose_image is None:
             return self.pipe(**kwargs).images
-        return self._controlnet_pipe()(image=pose_image.convert("RGB").resize(size), **kwargs).images
+        return self._controlnet_pipe()(image=pose_image, **kwargs).images
 
     @property
     def can_generate_poses(self) -> bool:
