@@ -207,6 +207,15 @@ def test_neutral_training_shares_follow_the_caption_plan():
     assert sum(fewer[n] for n in grammar.HELD_OUT) == pytest.approx(0.3 / (0.3 + 0.07))
 
 
+@pytest.mark.parametrize("setting", ["held_out_share=1.5", "named_share=-0.1"])
+def test_a_share_outside_0_to_1_is_refused_by_name(setting):
+    from interinv_world.pretrain import PretrainConfig, caption_plan
+
+    cfg = with_overrides(PretrainConfig(), parse_settings([setting]))
+    with pytest.raises(InterInvError, match=f"'{setting.split('=')[0]}' must be a share from 0 to 1"):
+        caption_plan(cfg)
+
+
 def test_the_held_out_share_sets_how_often_the_renders_show_a_held_out_interaction():
     from interinv_world.pretrain import render_set
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from interinv.errors import InterInvError
+
 from .render import INTERACTIONS, SINGLE_POSES, SPECIES, require
 
 # Captioned only neutrally in pretraining. The benchmark table uses the first four; the fifth is for tuning.
@@ -70,6 +72,12 @@ class CaptionPlan:
 
     named_share: float = 0.8
     held_out_share: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in (("named_share", self.named_share), ("held_out_share", self.held_out_share)):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise InterInvError(f"World setting '{name}' must be a share from 0 to 1, got {value}; "
+                                    f"e.g. --set {name}=0.3.")
 
     def interaction_weights(self) -> dict[str, float]:
         """Each interaction's share among the pair scenes."""
