@@ -14,7 +14,7 @@ from ..atomic import write_atomic
 from ..config import STAGE2_TEMPLATES
 from ..core.tokens import POSE_ROLES
 from ..errors import InterInvError
-from ..hosts.base import Host
+from ..hosts.base import Host, ImageSize
 from ..formats.interaction_file import (INTERACTION_FILE, STAGE1_FILE, ImageEntry, InteractionFile, Stage1Entry,
                                         check_subjects, read_interaction_file, read_stage1_file,
                                         write_interaction_file)
@@ -22,6 +22,7 @@ from ..formats.interaction_file import (INTERACTION_FILE, STAGE1_FILE, ImageEntr
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")  # animated files are refused when read
 STAGE1_SLOTS = ("o", "p")
 MIN_EXEMPLARS = 2
+ORIENTATION_TAG, ROTATED = 0x0112, (5, 6, 7, 8)  # EXIF orientations that swap width and height
 SPEC_HELP = ("Subjects are the words O1 and O2 (O1 = the left person unless 'people' says otherwise). "
              "Templates use {o1} {p1} {r} {o2} {p2}. Per image you may set subjects, templates, pose (OpenPose JSON), "
              "mask (PNG) and people ([i, j] = which detected people are O1 and O2).")
@@ -213,6 +214,18 @@ def cached_latents(host: Host, paths: Sequence[Path], size: tuple[int, int], cac
                 tensors = {"mean": means[index], "std": stds[index]}
                 write_atomic(cache_dir / f"{keys[index]}.safetensors", lambda p, t=tensors: save_file(t, str(p)))
     return torch.stack(means), torch.stack(stds)
+
+
+def image_sizes(paths: Sequence[Path], size: tuple[int, int]) -> list[ImageSize]:
+    """Each image's size conditioning when it is resized whole to `size` (width, height): its upright file size."""
+    sizes = []
+    for path in paths:
+        with Image.open(path) as opened:  # reads the header only
+            width, height = opened.size
+            if opened.getexif().get(ORIENTATION_TAG, 1) in ROTATED:
+                width, height = height, width
+        sizes.append(ImageSize(original=(height, width), target=(size[1], size[0])))
+    return sizes
 
 
 def _latent_key(host: Host, path: Path, size: tuple[int, int]) -> str:

@@ -21,12 +21,12 @@ from ..core.attention import AttentionProbe, cross_attention_loss, relation_targ
 from ..core.noise import add_noise, sample_timesteps, timestep_weights, training_target
 from ..core.prior import VocabStats, load_vocabulary, steering_loss, vocab_stats, word_vectors
 from ..core.tokens import PseudoWord, new_word, token_names
-from ..data.exemplars import STAGE1_SLOTS, Exemplar, SubjectImage, cached_latents, fill_template
+from ..data.exemplars import STAGE1_SLOTS, Exemplar, SubjectImage, cached_latents, fill_template, image_sizes
 from ..data.masks import probe_mask
 from ..errors import InterInvError, TrainingInterrupted
 from ..export import PreviewSettings
 from ..formats.interaction_file import check_template
-from ..hosts.base import Host, Vectors
+from ..hosts.base import Host, ImageSize, Vectors
 from ..job import Job
 from .resume import Fingerprint, fingerprint, load_state, save_state
 
@@ -107,6 +107,7 @@ class Stage1Setup:
     host: Host
     words: dict[str, PseudoWord]  # "p1", "p2": trained together
     latents: dict[str, tuple[torch.Tensor, torch.Tensor]]  # role -> posterior (mean, std) of its images
+    sizes: dict[str, list[ImageSize]]  # role -> each image's size conditioning
     captions: dict[str, CaptionTable]  # role -> image -> template -> caption
     timestep_weights: torch.Tensor
     per_role: int  # samples of each role in a batch
@@ -114,13 +115,14 @@ class Stage1Setup:
 
 def stage1_loss(setup: Stage1Setup, generator: torch.Generator) -> Terms:
     """The MSE of one batch: half of it single-subject images captioned with P1, half with P2."""
-    x0, captions = [], []
+    x0, captions, sizes = [], [], []
     for role in setup.words:
         index, _template, texts = draw_captions(setup.captions[role], setup.per_role, generator)
         x0.append(sample_latents(*setup.latents[role], index, generator))
         captions += texts
+        sizes += [setup.sizes[role][i] for i in index.tolist()]
     x_t, t, target = noisy_batch(setup.host, torch.cat(x0), generator, setup.timestep_weights)
-    cond = setup.host.encode_prompts(captions, vectors_of(setup.words))
+    cond = setup.host.encode_prompts(captions, vectors_of(setup.words), sizes)
     mse = denoising_mse(setup.host, x_t, t, cond, target)
     return {"loss": mse, "mse": mse}
 
@@ -140,6 +142,7 @@ def stage1_setup(host: Host, images: Mapping[str, Sequence[SubjectImage]], cfg: 
     return Stage1Setup(
         host=host, words=words, captions=captions,
         latents={role: cached_latents(host, [i.image for i in images[role]], size, cache_dir) for role in words},
+        sizes={role: image_sizes([i.image for i in images[role]], size) for role in words},
         timestep_weights=timestep_weights(len(host.alphas_cumprod), scfg.timesteps, scfg.importance_alpha),
         per_role=max(1, scfg.batch_size // 2))
 
@@ -191,6 +194,7 @@ class Stage2Setup:
     relation: PseudoWord
     frozen: Vectors  # P1*, P2* as the text encoder sees them, detached
     latents: tuple[torch.Tensor, torch.Tensor]  # posterior (mean, std) of the exemplars
+    sizes: list[ImageSize]  # each exemplar's size conditioning
     captions: CaptionTable  # exemplar -> template -> caption
     timestep_weights: torch.Tensor
     batch_size: int
@@ -204,7 +208,8 @@ def stage2_loss(setup: Stage2Setup, generator: torch.Generator) -> Terms:
     index, template, captions = draw_captions(setup.captions, setup.batch_size, generator)
     x0 = sample_latents(*setup.latents, index, generator)
     x_t, t, target = noisy_batch(setup.host, x0, generator, setup.timestep_weights)
-    cond = setup.host.encode_prompts(captions, {**setup.frozen, setup.relation.name: setup.relation.effective()})
+    cond = setup.host.encode_prompts(captions, {**setup.frozen, setup.relation.name: setup.relation.effective()},
+                                     [setup.sizes[i] for i in index.tolist()])
     terms = {}
     if setup.attention is None:
         terms["mse"] = denoising_mse(setup.host, x_t, t, cond, target)
@@ -254,6 +259,7 @@ def stage2_setup(host: Host, exemplars: Sequence[Exemplar], poses: Mapping[str, 
                                     latent_size=latent_size, job=job)
     return Stage2Setup(
         host=host, relation=relation, latents=latents, captions=captions, batch_size=scfg.batch_size,
+        sizes=image_sizes([e.image for e in exemplars], (cfg.resolution, cfg.resolution)),
         frozen={w.name: {k: v.detach() for k, v in w.effective().items()} for w in poses.values()},
         timestep_weights=timestep_weights(len(host.alphas_cumprod), scfg.timesteps, scfg.importance_alpha),
         term_weights={"mse": 1.0, "ca": scfg.ca_weight, "steer": scfg.steer_weight}, attention=attention,

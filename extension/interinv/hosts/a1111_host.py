@@ -21,7 +21,7 @@ from PIL import Image
 from ..core.attention import ProbedLayer
 from ..errors import InterInvError
 from ..formats.families import ENCODERS, check_family
-from .base import Vectors
+from .base import ImageSize, Vectors
 from .images import encode_in_batches
 
 SDP_TITLE = "sdp - scaled dot product"  # apply_optimizations matches full titles; unknown ones fall back silently
@@ -293,7 +293,8 @@ class A1111Host:
             start += len(chunk.tokens)
         return positions
 
-    def encode_prompts(self, prompts: Sequence[str], vectors: Vectors) -> torch.Tensor:
+    def encode_prompts(self, prompts: Sequence[str], vectors: Vectors,
+                       sizes: Sequence[ImageSize] | None = None) -> torch.Tensor:
         for name, per_encoder in vectors.items():
             self._register(name, per_encoder[self.encoder_key], per_encoder[self.encoder_key].shape[0])
         with self._autocast(), self.with_training_words():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ContextManager, Mapping, Protocol, Sequence
 
 import torch
@@ -10,6 +11,15 @@ from PIL import Image
 from ..core.attention import ProbedLayer
 
 Vectors = Mapping[str, Mapping[str, torch.Tensor]]  # word name -> encoder key -> [n, D]
+
+
+@dataclass(frozen=True)
+class ImageSize:
+    """The size conditioning of one training image (SDXL's micro-conditioning), each as (height, width)."""
+
+    original: tuple[int, int]  # the image file's size, before it was resized for training
+    target: tuple[int, int]  # the size it is trained at
+    crop_top_left: tuple[int, int] = (0, 0)  # training resizes whole images: nothing is cropped
 
 
 class Host(Protocol):
@@ -31,8 +41,11 @@ class Host(Protocol):
     def token_positions(self, prompt: str, words: Mapping[str, int]) -> dict[str, list[int]]:
         """Key indices of each pseudo-word (name -> vector count) in the tokenized prompt."""
 
-    def encode_prompts(self, prompts: Sequence[str], vectors: Vectors) -> Any:
-        """Conditioning for the UNet, with gradients flowing into `vectors` spliced at their positions."""
+    def encode_prompts(self, prompts: Sequence[str], vectors: Vectors, sizes: Sequence[ImageSize] | None = None) -> Any:
+        """Conditioning for the UNet, with gradients flowing into `vectors` spliced at their positions.
+
+        `sizes` gives, per prompt, the image it is trained on (SDXL conditions on it; SD1/SD2 ignore it);
+        None: generation at the host's default size."""
 
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
         """The UNet's prediction (eps or v) for noisy latents at timesteps t."""

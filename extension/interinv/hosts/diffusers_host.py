@@ -17,7 +17,7 @@ from ..core.attention import ProbedLayer
 from ..errors import InterInvError
 from ..core.tokens import TokenizedPrompt, slot_table, splice, tokenize_with_words
 from ..formats.families import ENCODERS, FAMILY_BY_WIDTH, check_family
-from .base import Vectors
+from .base import ImageSize, Vectors
 from .images import encode_in_batches
 
 PLACEHOLDER_TEXT = "*"  # any in-vocabulary token; its embedding is replaced before use
@@ -118,7 +118,8 @@ class DiffusersHost:
         finally:
             self._splice_args = None
 
-    def encode_prompts(self, prompts: Sequence[str], vectors: Vectors) -> torch.Tensor:
+    def encode_prompts(self, prompts: Sequence[str], vectors: Vectors,
+                       sizes: Sequence[ImageSize] | None = None) -> torch.Tensor:
         counts = {name: vecs[self.encoder_key].shape[0] for name, vecs in vectors.items()}
         key = tuple(sorted(counts.items()))
         tokenized = [self._tokenize(prompt, key) for prompt in prompts]
