@@ -76,6 +76,56 @@ def tiny_pipeline(seed: int = 0, width: int = 32, prediction_type: str = "epsilo
     )
 
 
+SDXL_TINY_WIDTHS = {"clip_l": 32, "clip_g": 48}  # two encoders of different widths, as in SDXL (768, 1280)
+SDXL_TIME_EMBED = 8  # width of each of the six add_time_ids' embeddings
+
+
+def _tiny_clip_config(width: int, pad_token_id: int = 49407):
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(hidden_size=width, intermediate_size=2 * width, num_attention_heads=4, num_hidden_layers=2,
+                          vocab_size=49408, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407,
+                          pad_token_id=pad_token_id, projection_dim=width)
+
+
+def tiny_sdxl_pipeline(seed: int = 0, tokenizer_dir: Path | None = None):
+    """A StableDiffusionXLPipeline of tiny random components (32 px images, 16x16 latents): CLIP-L- and
+    CLIP-G-like encoders of different widths (the second with a projection, for the pooled embedding), the real
+    tokenizer twice (the second pads with "!", as SDXL's does), and a UNet with SDXL's text_time embedding."""
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    widths = SDXL_TINY_WIDTHS
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=widths["clip_l"] + widths["clip_g"],
+        attention_head_dim=4,
+        norm_num_groups=8,
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=SDXL_TIME_EMBED,
+        projection_class_embeddings_input_dim=6 * SDXL_TIME_EMBED + widths["clip_g"],
+    )
+    vae = AutoencoderKL(block_out_channels=(16, 32), in_channels=3, out_channels=3,
+                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                        latent_channels=4, norm_num_groups=8, layers_per_block=1, scaling_factor=0.13025)
+    tokenizer_2 = clip_tokenizer(tokenizer_dir)
+    tokenizer_2.pad_token = "!"
+    scheduler = EulerDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                                       prediction_type="epsilon", steps_offset=1, timestep_spacing="leading")
+    return StableDiffusionXLPipeline(
+        vae=vae, text_encoder=CLIPTextModel(_tiny_clip_config(widths["clip_l"])),
+        text_encoder_2=CLIPTextModelWithProjection(_tiny_clip_config(widths["clip_g"], pad_token_id=0)),
+        tokenizer=clip_tokenizer(tokenizer_dir), tokenizer_2=tokenizer_2, unet=unet, scheduler=scheduler)
+
+
 def tiny_controlnet(unet, seed: int = 0):
     """An openpose-shaped ControlNet matched to the tiny UNet and the tiny VAE's factor of 2."""
     from diffusers import ControlNetModel
