@@ -17,7 +17,7 @@ import argparse
 import dataclasses
 import json
 import time
-from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -65,14 +65,8 @@ def vae_for(cfg: PretrainConfig, data, reuse_vae: bool):
     return vae
 
 
-def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool) -> dict:
-    started = time.time()
-    data = render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, caption_plan(cfg), log)
-    vae = vae_for(cfg, data, reuse_vae)
-    scaled = encode_latents(vae, data.images) * vae.config.scaling_factor
-    log(f"{name}: latent std per channel {[round(float(s), 2) for s in scaled.std(dim=(0, 2, 3))]}")
-    pipe = train_denoiser(vae, data, scaled, cfg, torch.Generator().manual_seed(cfg.seed), log)
-    trained = time.time() - started
+def measure(name: str, cfg: PretrainConfig, pipe, vae, steps: int, samples: int) -> dict:
+    """Gate, neutral histogram and caption benefit of one denoiser (the committed ControlNet and scorers)."""
     committed = load_world(WEIGHTS_DIR)
     models = WorldModels(pipe, committed.controlnet, committed.interaction_scorer, committed.species_scorer,
                          committed.second_scorer)
@@ -81,11 +75,30 @@ def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool) -
     check = CheckConfig(gate_samples=samples, neutral_samples=samples, seed=cfg.seed)
     gate = measure_gate(models, check)[0]
     neutral = measure_neutral(models, check, caption_plan(cfg))[0]
-    return {"variant": name, "steps": cfg.unet_steps, "gate": gate["interaction_accuracy"],
+    return {"variant": name, "steps": steps, "of_steps": cfg.unet_steps, "gate": gate["interaction_accuracy"],
             "species": gate["species_set_accuracy"], "neutral_min_ratio": neutral["min_ratio"],
-            "neutral_tv": neutral["tv_distance"], "caption_benefit": benefit,
-            "train_s": round(trained), "total_s": round(time.time() - started),
-            "threads": torch.get_num_threads(), "settings": dataclasses.asdict(cfg)}
+            "neutral_tv": neutral["tv_distance"], "caption_benefit": benefit}
+
+
+def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool, eval_at: set[int],
+                record: Callable[[dict], None]) -> None:
+    """Train one variant and record its measurements at each step of `eval_at` and at the end."""
+    started = time.time()
+    data = render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, caption_plan(cfg), log)
+    vae = vae_for(cfg, data, reuse_vae)
+    scaled = encode_latents(vae, data.images) * vae.config.scaling_factor
+    log(f"{name}: latent std per channel {[round(float(s), 2) for s in scaled.std(dim=(0, 2, 3))]}")
+    measured = [0.0]  # seconds spent measuring, kept out of the training time
+
+    def measure_at(step: int, pipe) -> None:
+        if step in eval_at or step == cfg.unet_steps:
+            began = time.time()
+            result = measure(name, cfg, pipe, vae, step, samples)
+            measured[0] += time.time() - began
+            record({**result, "train_s": round(time.time() - started - measured[0]),
+                    "threads": torch.get_num_threads(), "settings": dataclasses.asdict(cfg)})
+
+    train_denoiser(vae, data, scaled, cfg, torch.Generator().manual_seed(cfg.seed), log, measure_at)
 
 
 def main() -> None:
@@ -95,19 +108,24 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=64, help="gate and neutral generations per variant")
     parser.add_argument("--train-vae", action="store_true", help="train each variant's VAE instead of the committed one")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--eval-at", default="", help="also measure at these steps, e.g. 350,700 (always at the end)")
     parser.add_argument("--out", default="world_ab.jsonl")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    eval_at = {int(step) for step in args.eval_at.split(",") if step.strip()}
+
+    def record(result: dict) -> None:
+        log(json.dumps({k: v for k, v in result.items() if k != "settings"}))
+        with open(args.out, "a", encoding="utf-8") as f:
+            f.write(json.dumps(result) + "\n")
+
     for spec in args.variant:
         name, _, settings = spec.partition(":")
         base = dataclasses.replace(PretrainConfig(), unet_steps=args.steps, warmup=min(200, args.steps // 5))
         cfg = with_overrides(base, parse_settings([s for s in settings.split(",") if s]), "--variant")
         torch.manual_seed(cfg.seed)
-        result = run_variant(name, cfg, args.samples, not args.train_vae)
-        log(json.dumps({k: v for k, v in result.items() if k != "settings"}))
-        with open(args.out, "a", encoding="utf-8") as f:
-            f.write(json.dumps(result) + "\n")
+        run_variant(name, cfg, args.samples, not args.train_vae, eval_at, record)
 
 
 if __name__ == "__main__":
