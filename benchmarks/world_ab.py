@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import random
 import time
 from typing import Callable
 
@@ -23,7 +24,8 @@ import torch
 
 from interinv.config import parse_settings, with_overrides
 from interinv_world.check import CheckConfig, measure_gate, measure_neutral
-from interinv_world.models import WorldModels, load_world
+from interinv_world import grammar, render
+from interinv_world.models import WorldModels, load_world, pixels
 from interinv_world.pretrain import (PretrainConfig, caption_plan, encode_latents, render_set, standardise_latents, tokenize,
                                      train_denoiser, train_vae)
 from interinv_world.settings import WEIGHTS_DIR
@@ -37,23 +39,45 @@ def log(message: str) -> None:
 def caption_benefit(pipe, data, scaled: torch.Tensor, t_values=(250, 500, 750), seed: int = 7) -> dict:
     """ε-MSE with the caption and with the empty caption, at fixed timesteps, on the same noise."""
     generator = torch.Generator().manual_seed(seed)
-    ids = tokenize(pipe.tokenizer, data.captions)
-    empty = tokenize(pipe.tokenizer, [""]).expand(len(ids), -1)
-    alphas = pipe.scheduler.alphas_cumprod.float()
-    out = {}
+    alphas, out = pipe.scheduler.alphas_cumprod.float(), {}
     for t in t_values:
         noise = torch.randn(scaled.shape, generator=generator)
-        a = alphas[t]
-        x_t = a.sqrt() * scaled + (1 - a).sqrt() * noise
-        steps = torch.full((len(ids),), t)
-        losses = []
-        for tokens in (ids, empty):
-            text = torch.cat([pipe.text_encoder(c)[0] for c in tokens.split(128)])
-            pred = torch.cat([pipe.unet(x, s, encoder_hidden_states=e).sample
-                              for x, s, e in zip(x_t.split(128), steps.split(128), text.split(128))])
-            losses.append(float((pred - noise).pow(2).mean()))
+        x_t = alphas[t].sqrt() * scaled + (1 - alphas[t]).sqrt() * noise
+        losses = [epsilon_mse(pipe, x_t, t, noise, captions) for captions in (data.captions, [""] * len(data.captions))]
         out[t] = {"caption": losses[0], "empty": losses[1], "benefit": 1 - losses[0] / losses[1]}
     return out
+
+
+@torch.no_grad()
+def interaction_benefit(pipe, vae, t_values=(500, 750), scenes: int = 256, seed: int = 11) -> dict:
+    """1 - ε-MSE(true caption) / ε-MSE(the same caption naming another interaction), on fresh named scenes.
+
+    Unlike the caption benefit, species words are the same in both captions, so this is only the interaction's
+    share of the text's use, and it is comparable between caption plans (the scenes are drawn the same way).
+    """
+    rng, generator = random.Random(seed), torch.Generator().manual_seed(seed)
+    named = [name for name in render.INTERACTIONS if name not in grammar.HELD_OUT]
+    images, true, swapped = [], [], []
+    for index in range(scenes):
+        name, pair = rng.choice(named), (rng.choice(render.SPECIES), rng.choice(render.SPECIES))
+        images.append(pixels(render.render_pair(seed * 1_000_000 + index, name, pair, 64).image))
+        true.append(grammar.pair_caption(rng, name, pair, True))
+        swapped.append(grammar.pair_caption(rng, rng.choice([n for n in named if n != name]), pair, True))
+    scaled = encode_latents(vae, torch.stack(images)) * vae.config.scaling_factor
+    alphas, out = pipe.scheduler.alphas_cumprod.float(), {}
+    for t in t_values:
+        noise = torch.randn(scaled.shape, generator=generator)
+        x_t = alphas[t].sqrt() * scaled + (1 - alphas[t]).sqrt() * noise
+        losses = [epsilon_mse(pipe, x_t, t, noise, captions) for captions in (true, swapped)]
+        out[t] = {"true": losses[0], "swapped": losses[1], "benefit": 1 - losses[0] / losses[1]}
+    return out
+
+
+def epsilon_mse(pipe, x_t: torch.Tensor, t: int, noise: torch.Tensor, captions: list[str], batch: int = 128) -> float:
+    ids = tokenize(pipe.tokenizer, captions)
+    pred = torch.cat([pipe.unet(x, torch.full((len(x),), t), encoder_hidden_states=pipe.text_encoder(i)[0]).sample
+                      for x, i in zip(x_t.split(batch), ids.split(batch))])
+    return float((pred - noise).pow(2).mean())
 
 
 def vae_for(cfg: PretrainConfig, data, reuse_vae: bool):
@@ -72,12 +96,14 @@ def measure(name: str, cfg: PretrainConfig, pipe, vae, steps: int, samples: int)
                          committed.second_scorer)
     fresh = render_set(400, 112, cfg.seed + 7, caption_plan(cfg), log)
     benefit = caption_benefit(pipe, fresh, encode_latents(vae, fresh.images) * vae.config.scaling_factor)
+    interaction = interaction_benefit(pipe, vae)
     check = CheckConfig(gate_samples=samples, neutral_samples=samples, seed=cfg.seed)
     gate = measure_gate(models, check)[0]
     neutral = measure_neutral(models, check, caption_plan(cfg))[0]
     return {"variant": name, "steps": steps, "of_steps": cfg.unet_steps, "gate": gate["interaction_accuracy"],
             "species": gate["species_set_accuracy"], "neutral_min_ratio": neutral["min_ratio"],
-            "neutral_tv": neutral["tv_distance"], "caption_benefit": benefit}
+            "neutral_tv": neutral["tv_distance"], "caption_benefit": benefit,
+            "interaction_benefit": interaction}
 
 
 def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool, eval_at: set[int],
