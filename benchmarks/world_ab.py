@@ -16,14 +16,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import random
 import time
-from pathlib import Path
+from typing import Callable
 
 import torch
 
 from interinv.config import parse_settings, with_overrides
 from interinv_world.check import CheckConfig, measure_gate, measure_neutral
-from interinv_world.models import WorldModels, load_world
+from interinv_world import grammar, render
+from interinv_world.models import WorldModels, load_world, pixels
 from interinv_world.pretrain import (PretrainConfig, caption_plan, encode_latents, render_set, standardise_latents, tokenize,
                                      train_denoiser, train_vae)
 from interinv_world.settings import WEIGHTS_DIR
@@ -37,23 +39,45 @@ def log(message: str) -> None:
 def caption_benefit(pipe, data, scaled: torch.Tensor, t_values=(250, 500, 750), seed: int = 7) -> dict:
     """ε-MSE with the caption and with the empty caption, at fixed timesteps, on the same noise."""
     generator = torch.Generator().manual_seed(seed)
-    ids = tokenize(pipe.tokenizer, data.captions)
-    empty = tokenize(pipe.tokenizer, [""]).expand(len(ids), -1)
-    alphas = pipe.scheduler.alphas_cumprod.float()
-    out = {}
+    alphas, out = pipe.scheduler.alphas_cumprod.float(), {}
     for t in t_values:
         noise = torch.randn(scaled.shape, generator=generator)
-        a = alphas[t]
-        x_t = a.sqrt() * scaled + (1 - a).sqrt() * noise
-        steps = torch.full((len(ids),), t)
-        losses = []
-        for tokens in (ids, empty):
-            text = torch.cat([pipe.text_encoder(c)[0] for c in tokens.split(128)])
-            pred = torch.cat([pipe.unet(x, s, encoder_hidden_states=e).sample
-                              for x, s, e in zip(x_t.split(128), steps.split(128), text.split(128))])
-            losses.append(float((pred - noise).pow(2).mean()))
+        x_t = alphas[t].sqrt() * scaled + (1 - alphas[t]).sqrt() * noise
+        losses = [epsilon_mse(pipe, x_t, t, noise, captions) for captions in (data.captions, [""] * len(data.captions))]
         out[t] = {"caption": losses[0], "empty": losses[1], "benefit": 1 - losses[0] / losses[1]}
     return out
+
+
+@torch.no_grad()
+def interaction_benefit(pipe, vae, t_values=(500, 750), scenes: int = 256, seed: int = 11) -> dict:
+    """1 - ε-MSE(true caption) / ε-MSE(the same caption naming another interaction), on fresh named scenes.
+
+    Unlike the caption benefit, species words are the same in both captions, so this is only the interaction's
+    share of the text's use, and it is comparable between caption plans (the scenes are drawn the same way).
+    """
+    rng, generator = random.Random(seed), torch.Generator().manual_seed(seed)
+    named = [name for name in render.INTERACTIONS if name not in grammar.HELD_OUT]
+    images, true, swapped = [], [], []
+    for index in range(scenes):
+        name, pair = rng.choice(named), (rng.choice(render.SPECIES), rng.choice(render.SPECIES))
+        images.append(pixels(render.render_pair(seed * 1_000_000 + index, name, pair, 64).image))
+        true.append(grammar.pair_caption(rng, name, pair, True))
+        swapped.append(grammar.pair_caption(rng, rng.choice([n for n in named if n != name]), pair, True))
+    scaled = encode_latents(vae, torch.stack(images)) * vae.config.scaling_factor
+    alphas, out = pipe.scheduler.alphas_cumprod.float(), {}
+    for t in t_values:
+        noise = torch.randn(scaled.shape, generator=generator)
+        x_t = alphas[t].sqrt() * scaled + (1 - alphas[t]).sqrt() * noise
+        losses = [epsilon_mse(pipe, x_t, t, noise, captions) for captions in (true, swapped)]
+        out[t] = {"true": losses[0], "swapped": losses[1], "benefit": 1 - losses[0] / losses[1]}
+    return out
+
+
+def epsilon_mse(pipe, x_t: torch.Tensor, t: int, noise: torch.Tensor, captions: list[str], batch: int = 128) -> float:
+    ids = tokenize(pipe.tokenizer, captions)
+    pred = torch.cat([pipe.unet(x, torch.full((len(x),), t), encoder_hidden_states=pipe.text_encoder(i)[0]).sample
+                      for x, i in zip(x_t.split(batch), ids.split(batch))])
+    return float((pred - noise).pow(2).mean())
 
 
 def vae_for(cfg: PretrainConfig, data, reuse_vae: bool):
@@ -65,27 +89,42 @@ def vae_for(cfg: PretrainConfig, data, reuse_vae: bool):
     return vae
 
 
-def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool) -> dict:
-    started = time.time()
-    data = render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, caption_plan(cfg), log)
-    vae = vae_for(cfg, data, reuse_vae)
-    scaled = encode_latents(vae, data.images) * vae.config.scaling_factor
-    log(f"{name}: latent std per channel {[round(float(s), 2) for s in scaled.std(dim=(0, 2, 3))]}")
-    pipe = train_denoiser(vae, data, scaled, cfg, torch.Generator().manual_seed(cfg.seed), log)
-    trained = time.time() - started
+def measure(name: str, cfg: PretrainConfig, pipe, vae, steps: int, samples: int) -> dict:
+    """Gate, neutral histogram and caption benefit of one denoiser (the committed ControlNet and scorers)."""
     committed = load_world(WEIGHTS_DIR)
     models = WorldModels(pipe, committed.controlnet, committed.interaction_scorer, committed.species_scorer,
                          committed.second_scorer)
     fresh = render_set(400, 112, cfg.seed + 7, caption_plan(cfg), log)
     benefit = caption_benefit(pipe, fresh, encode_latents(vae, fresh.images) * vae.config.scaling_factor)
+    interaction = interaction_benefit(pipe, vae)
     check = CheckConfig(gate_samples=samples, neutral_samples=samples, seed=cfg.seed)
     gate = measure_gate(models, check)[0]
     neutral = measure_neutral(models, check, caption_plan(cfg))[0]
-    return {"variant": name, "steps": cfg.unet_steps, "gate": gate["interaction_accuracy"],
+    return {"variant": name, "steps": steps, "of_steps": cfg.unet_steps, "gate": gate["interaction_accuracy"],
             "species": gate["species_set_accuracy"], "neutral_min_ratio": neutral["min_ratio"],
             "neutral_tv": neutral["tv_distance"], "caption_benefit": benefit,
-            "train_s": round(trained), "total_s": round(time.time() - started),
-            "threads": torch.get_num_threads(), "settings": dataclasses.asdict(cfg)}
+            "interaction_benefit": interaction}
+
+
+def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool, eval_at: set[int],
+                record: Callable[[dict], None]) -> None:
+    """Train one variant and record its measurements at each step of `eval_at` and at the end."""
+    started = time.time()
+    data = render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, caption_plan(cfg), log)
+    vae = vae_for(cfg, data, reuse_vae)
+    scaled = encode_latents(vae, data.images) * vae.config.scaling_factor
+    log(f"{name}: latent std per channel {[round(float(s), 2) for s in scaled.std(dim=(0, 2, 3))]}")
+    measured = [0.0]  # seconds spent measuring, kept out of the training time
+
+    def measure_at(step: int, pipe) -> None:
+        if step in eval_at or step == cfg.unet_steps:
+            began = time.time()
+            result = measure(name, cfg, pipe, vae, step, samples)
+            measured[0] += time.time() - began
+            record({**result, "train_s": round(time.time() - started - measured[0]),
+                    "threads": torch.get_num_threads(), "settings": dataclasses.asdict(cfg)})
+
+    train_denoiser(vae, data, scaled, cfg, torch.Generator().manual_seed(cfg.seed), log, measure_at)
 
 
 def main() -> None:
@@ -95,19 +134,24 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=64, help="gate and neutral generations per variant")
     parser.add_argument("--train-vae", action="store_true", help="train each variant's VAE instead of the committed one")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--eval-at", default="", help="also measure at these steps, e.g. 350,700 (always at the end)")
     parser.add_argument("--out", default="world_ab.jsonl")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    eval_at = {int(step) for step in args.eval_at.split(",") if step.strip()}
+
+    def record(result: dict) -> None:
+        log(json.dumps({k: v for k, v in result.items() if k != "settings"}))
+        with open(args.out, "a", encoding="utf-8") as f:
+            f.write(json.dumps(result) + "\n")
+
     for spec in args.variant:
         name, _, settings = spec.partition(":")
         base = dataclasses.replace(PretrainConfig(), unet_steps=args.steps, warmup=min(200, args.steps // 5))
         cfg = with_overrides(base, parse_settings([s for s in settings.split(",") if s]), "--variant")
         torch.manual_seed(cfg.seed)
-        result = run_variant(name, cfg, args.samples, not args.train_vae)
-        log(json.dumps({k: v for k, v in result.items() if k != "settings"}))
-        with open(args.out, "a", encoding="utf-8") as f:
-            f.write(json.dumps(result) + "\n")
+        run_variant(name, cfg, args.samples, not args.train_vae, eval_at, record)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 
 from interinv.errors import InterInvError
-from interinv.data.exemplars import load_image, load_interaction, write_spec_template
+from interinv.data.exemplars import image_sizes, load_image, load_interaction, write_spec_template
+from interinv.hosts.base import ImageSize
 
 
 def _folder(tmp_path, count=2, spec=None):
@@ -22,6 +23,17 @@ def test_exif_rotated_images_are_turned_upright(tmp_path):
     exif[0x0112] = 6  # rotate 90 degrees clockwise when shown
     image.save(tmp_path / "r.jpg", exif=exif)
     assert load_image(tmp_path / "r.jpg").size == (20, 40)
+
+
+def test_size_conditioning_is_the_upright_file_size_as_height_width(tmp_path):
+    Image.new("RGB", (40, 30)).save(tmp_path / "plain.png")
+    rotated = Image.new("RGB", (40, 20))
+    exif = rotated.getexif()
+    exif[0x0112] = 6
+    rotated.save(tmp_path / "r.jpg", exif=exif)
+    sizes = image_sizes([tmp_path / "plain.png", tmp_path / "r.jpg"], (64, 48))
+    assert sizes == [ImageSize(original=(30, 40), target=(48, 64)), ImageSize(original=(40, 20), target=(48, 64))]
+    assert sizes[0].crop_top_left == (0, 0)  # whole images are resized, never cropped
 
 
 def test_rgba_is_flattened_onto_white_and_grayscale_becomes_rgb(tmp_path):

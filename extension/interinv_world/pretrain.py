@@ -260,15 +260,18 @@ def denoising_loss(pred: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, alp
 
 
 def train_denoiser(vae, data: Renders, scaled: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator,
-                   log: Log):
-    """Text encoder and UNet trained jointly on ε-prediction of the scaled latent means; returns the EMA copies."""
+                   log: Log, on_step: Callable[[int, object], None] | None = None):
+    """Text encoder and UNet trained jointly on ε-prediction of the scaled latent means; returns the EMA copies.
+
+    `on_step(step, ema_pipe)` runs after every step's EMA update (a learning curve measured in one run).
+    """
     device = scaled.device
     text_encoder, unet = new_text_encoder().to(device), new_unet(cfg.unet_channels).to(device)
     pipe = assemble_pipeline(vae, text_encoder, unet)
     ids = tokenize(pipe.tokenizer, data.captions).to(device)
     empty = tokenize(pipe.tokenizer, [""])[0].to(device)
     alphas = pipe.scheduler.alphas_cumprod.float()
-    ema_text, ema_unet = copy.deepcopy(text_encoder).requires_grad_(False), copy.deepcopy(unet).requires_grad_(False)
+    ema_text, ema_unet = (copy.deepcopy(m).requires_grad_(False).eval() for m in (text_encoder, unet))
     updates = [_ema_update(ema_text, text_encoder, cfg.ema_decay), _ema_update(ema_unet, unet, cfg.ema_decay)]
 
     def step(_: int) -> torch.Tensor:
@@ -279,10 +282,19 @@ def train_denoiser(vae, data: Renders, scaled: torch.Tensor, cfg: PretrainConfig
         pred = unet(x_t, t, encoder_hidden_states=text_encoder(tokens)[0]).sample
         return denoising_loss(pred, noise, t, alphas, cfg.min_snr_gamma)
 
+    ema_pipe, done = assemble_pipeline(vae, ema_text, ema_unet), [0]
+
+    def after_step() -> None:
+        for update in updates:
+            update()
+        done[0] += 1
+        if on_step is not None:
+            on_step(done[0], ema_pipe)
+
     params = list(text_encoder.parameters()) + list(unet.parameters())
     _loop(params, cfg.unet_steps, cfg.unet_lr, lr_lambda(cfg.warmup, cfg.unet_steps, cfg.final_lr_ratio), step,
-          "text encoder + unet", log, lambda: [u() for u in updates])
-    return assemble_pipeline(vae, ema_text.eval(), ema_unet.eval())
+          "text encoder + unet", log, after_step)
+    return ema_pipe
 
 
 def train_controlnet(pipe, data: Renders, scaled: torch.Tensor, cfg: PretrainConfig, generator: torch.Generator,
