@@ -83,9 +83,8 @@ def profile_stage(stage: str, host, data: Path, cfg: TrainConfig, steps: int):
             stages.train_stage1(host, load_subject_images(data / "stage1", subjects), cfg, workdir=Path(work), job=job,
                                 cache_dir=cache)
         else:
-            key = host.encoder_key
-            poses = {role: new_word(f"bench_{role}", {key: torch.randn(host.embedding_dims[key])}, 1, None)
-                     for role in ("p1", "p2")}
+            poses = {role: new_word(f"bench_{role}", {key: torch.randn(width) for key, width in host.embedding_dims.items()},
+                                    1, None) for role in ("p1", "p2")}
             stages.train_stage2(host, interaction.exemplars, poses, cfg, workdir=Path(work), job=job, cache_dir=cache)
     return profiler.key_averages()
 

@@ -26,6 +26,27 @@ def host():
     return tiny_host(seed=0)
 
 
+@pytest.fixture(scope="session")
+def sdxl_host():
+    """The tiny SDXL host (two text encoders, text_time UNet), shared like `host`."""
+    from interinv.testing import tiny_sdxl_host
+
+    return tiny_sdxl_host(seed=0)
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """A local Hub; the suite's HF_HUB_OFFLINE=1 would block even loopback requests, so lift it here."""
+    import huggingface_hub.constants
+    from share_helpers import TOKEN, FakeHub
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-token-file"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with FakeHub(TOKEN) as server:
+        yield server
+
+
 @pytest.fixture
 def fresh_host():
     from interinv.testing import tiny_host
@@ -125,3 +146,13 @@ class CountingHost:
         seeds = list(seeds)
         self.calls.extend((prompt, {**kwargs, "seed": seed}) for prompt, seed in zip(prompts, seeds))
         return self.host.generate_batch(prompts, seeds=seeds, **kwargs)
+
+
+def cli_train(out: Path, demo_data: Path, model: str) -> Path:
+    """An output folder of 'interinv train' on the stick-figure set: two steps of each stage at 32 px."""
+    from interinv.cli import main
+
+    assert main(["train", str(demo_data / "exemplars"), "--model", model, "--out", str(out), "--name", "demo_kneel",
+                 "--stage1-images", str(demo_data / "stage1"), "--resolution", "32", "--steps1", "2", "--steps2", "2",
+                 "--quiet"]) == 0
+    return out

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 import torch
 
 SLUG = "kisshand"
+TOKEN = "hf_TESTtokenDoNotLeak0123456789"  # the FakeHub's token, which must never leak
 TEMPLATE = "a {o1} kisshand_p1 kisshand_r a {o2} kisshand_p2"
 DESCRIPTION = "kneels and kisses the hand of"
 # A1111's reading of an infotext (modules/infotext_utils.py): the last line holds `Key: value`

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from interinv.core.attention import (
@@ -20,12 +21,15 @@ def _explicit_maps(layer, q, k, columns):
     return picked.transpose(1, 2).reshape(b, -1, h, w)
 
 
-def test_probe_equals_explicit_full_attention(host):
+@pytest.mark.parametrize("model", ["host", "sdxl_host"])
+def test_probe_equals_explicit_full_attention(model, request):
+    host = request.getfixturevalue(model)
     layers = select_layers(host.cross_attention_layers((16, 16)), 8)
     captured = {}
     hooks = [l.module.to_q.register_forward_hook(lambda m, i, o, n=l.name: captured.__setitem__((n, "q"), o)) for l in layers]
     hooks += [l.module.to_k.register_forward_hook(lambda m, i, o, n=l.name: captured.__setitem__((n, "k"), o)) for l in layers]
-    cond = host.encode_prompts(["a man kh_r a woman", "a cat and kh_r a dog"], {"kh_r": {"clip_l": torch.randn(1, 32)}})
+    vectors = {"kh_r": {key: torch.randn(1, width) for key, width in host.embedding_dims.items()}}
+    cond = host.encode_prompts(["a man kh_r a woman", "a cat and kh_r a dog"], vectors)
     columns = torch.tensor([[3, 1], [4, 2]])
     probe = AttentionProbe(layers)
     x = torch.randn(2, 4, 16, 16)

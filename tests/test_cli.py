@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from conftest import cli_train
 from interinv.cli import main
 from interinv.errors import InterInvError
 
@@ -15,11 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, demo_data):
     """An output folder of 'interinv train' on the stick-figure set with the tiny model."""
-    out = tmp_path_factory.mktemp("trained")
-    assert main(["train", str(demo_data / "exemplars"), "--model", "interinv:tiny", "--out", str(out), "--name",
-                 "demo_kneel", "--stage1-images", str(demo_data / "stage1"), "--resolution", "32", "--steps1", "2",
-                 "--steps2", "2", "--quiet"]) == 0
-    return out
+    return cli_train(tmp_path_factory.mktemp("trained"), demo_data, "interinv:tiny")
 
 
 def test_demo_learns_a_world_interaction_and_compares_it_with_the_prompt(tmp_path, capsys):

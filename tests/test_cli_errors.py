@@ -157,7 +157,7 @@ def test_a_non_sd_single_file_with_config_dir_is_refused_by_name(host, exported,
     save_file({"lora_unet_down.alpha": torch.zeros(4, 4)}, str(lora))
     assert main(["generate", "--model", str(lora), "--config-dir", str(tmp_path / "configs"), "--device", "cpu",
                  "--embeddings", str(exported), "--prompt", "a {p1} {r} {p2}", "--out", str(tmp_path / "g.png")]) == 2
-    assert "lora.safetensors' is not a whole Stable Diffusion 1.x/2.x checkpoint" in _error_line(capsys)
+    assert "lora.safetensors' is not a whole Stable Diffusion 1.x/2.x/XL checkpoint" in _error_line(capsys)
 
 
 def test_an_unexpected_exception_is_one_line_with_a_log_file_of_the_traceback(monkeypatch, capsys):

@@ -15,7 +15,8 @@ def _images(count):
 
 
 def _vectors(host, name="kh_r"):
-    return {name: {host.encoder_key: torch.randn(1, host.embedding_dims[host.encoder_key], generator=torch.Generator().manual_seed(0))}}
+    generator = torch.Generator().manual_seed(0)
+    return {name: {key: torch.randn(1, width, generator=generator) for key, width in host.embedding_dims.items()}}
 
 
 def test_encoding_in_batches_gives_each_image_its_own_latent(host):

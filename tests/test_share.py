@@ -11,7 +11,7 @@ import huggingface_hub.constants
 import pytest
 from huggingface_hub import ModelCard
 from PIL import Image
-from share_helpers import SLUG, FakeHub, a1111_reads, make_export
+from share_helpers import SLUG, TOKEN, FakeHub, a1111_reads, make_export
 
 from interinv.errors import InterInvError
 from interinv.formats.hashes import file_sha256
@@ -19,23 +19,12 @@ from interinv.share.bundle import write_bundle
 from interinv.share.hub import push_to_hub
 from interinv.share.install import install_interaction
 
-TOKEN = "hf_TESTtokenDoNotLeak0123456789"
 NAMES = [f"{SLUG}_p1", f"{SLUG}_r", f"{SLUG}_p2"]
 
 
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory, host):
     return make_export(tmp_path_factory.mktemp("export"), host)
-
-
-@pytest.fixture
-def hub(monkeypatch, tmp_path):
-    """A local Hub; the suite's HF_HUB_OFFLINE=1 would block even loopback requests, so lift it here."""
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-token-file"))
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    with FakeHub(TOKEN) as server:
-        yield server
 
 
 def _uploaded(hub: FakeHub, repo_id: str = "alice/kisshand") -> dict[str, bytes]:

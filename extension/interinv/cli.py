@@ -17,6 +17,7 @@ from .job import Job
 
 # Parsing and --help import neither torch nor the world: every heavy import is inside the command that needs it.
 TINY_MODEL = "interinv:tiny"  # the tiny random model of interinv.testing (tests, an offline smoke test)
+TINY_MODELS = {TINY_MODEL: "tiny_host", "interinv:tiny-sdxl": "tiny_sdxl_host"}  # --model value -> testing function
 DEFAULTS = TrainConfig()
 
 
@@ -77,7 +78,7 @@ def positive_int(text: str) -> int:
 
 # --- argument groups ----------------------------------------------------------------------------
 def _model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help=f"diffusers folder, .safetensors/.ckpt file, hub id, or {TINY_MODEL}")
+    parser.add_argument("--model", required=True, help=f"diffusers folder, .safetensors/.ckpt file, hub id, or {' / '.join(TINY_MODELS)}")
     parser.add_argument("--config-dir", help="diffusers folder whose configs serve a single-file checkpoint offline "
                                              "(default: the configs shipped with diffusers)")
     parser.add_argument("--controlnet", help="openpose ControlNet folder or hub id for stage-1 synthesis (default: none)")
@@ -86,6 +87,9 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                         help="weights and autocast precision (default: auto, fp16 on a GPU, fp32 on the CPU)")
+    parser.add_argument("--gradient-checkpointing", action="store_true",
+                        help="recompute the UNet's activations in the backward pass: less GPU memory, slower steps "
+                             "(for SDXL on 16 GB cards) (default: off)")
 
 
 def _train_args(parser: argparse.ArgumentParser) -> None:
@@ -141,14 +145,14 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def load_model(args: argparse.Namespace):
-    if args.model == TINY_MODEL:
-        from .testing import tiny_host
+    if args.model in TINY_MODELS:
+        from . import testing
 
-        return tiny_host(with_controlnet=True)
+        return getattr(testing, TINY_MODELS[args.model])(with_controlnet=True)
     from .hosts.diffusers_host import load_host
 
     return load_host(args.model, device=args.device, precision=args.precision, controlnet=args.controlnet,
-                     family=args.family, config=args.config_dir)
+                     family=args.family, config=args.config_dir, gradient_checkpointing=args.gradient_checkpointing)
 
 
 def _command(sub, name: str, text: str, run) -> argparse.ArgumentParser:
