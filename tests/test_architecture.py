@@ -200,15 +200,16 @@ def test_code_handed_a_host_uses_only_the_protocol():
     assert beyond == []
 
 
-def test_both_hosts_implement_every_protocol_method_with_its_parameters():
+def test_every_host_implements_every_protocol_method_with_its_parameters():
     import inspect
 
     from interinv.hosts.a1111_host import A1111Host
     from interinv.hosts.base import Host
     from interinv.hosts.diffusers_host import DiffusersHost
+    from interinv.hosts.forge_host import ForgeHost
 
     methods = [name for name, value in vars(Host).items() if not name.startswith("_") and inspect.isfunction(value)]
     wanted = {name: list(inspect.signature(getattr(Host, name)).parameters) for name in methods}
     found = {cls.__name__: {name: list(inspect.signature(getattr(cls, name)).parameters) for name in methods}
-             for cls in (DiffusersHost, A1111Host)}
-    assert methods and found == {"DiffusersHost": wanted, "A1111Host": wanted}
+             for cls in (DiffusersHost, A1111Host, ForgeHost)}
+    assert methods and found == {"DiffusersHost": wanted, "A1111Host": wanted, "ForgeHost": wanted}

@@ -13,11 +13,17 @@ NORM_EPS = 1e-8  # a map that is all zero stays zero after normalisation
 
 @dataclass(frozen=True)
 class ProbedLayer:
-    """An attention module with `to_q`, `to_k`, `heads` and `scale`, and its spatial size (h, w)."""
+    """An attention module with `to_q`, `to_k` and `heads`, its spatial size (h, w), and its softmax scale (None: the
+    module's own `scale`; Forge's CrossAttention has none)."""
 
     name: str
     module: torch.nn.Module
     size: tuple[int, int]
+    scale: float | None = None
+
+    @property
+    def softmax_scale(self) -> float:
+        return self.module.scale if self.scale is None else self.scale
 
 
 def select_layers(layers: Sequence[ProbedLayer], side: int) -> list[ProbedLayer]:
@@ -63,7 +69,7 @@ class AttentionProbe:
             if query is None or self._columns is None or output.shape[0] != query.shape[0]:
                 return
             layer = self.layers[index]
-            probs = token_probabilities(query, output, layer.module.heads, layer.module.scale, self._columns)
+            probs = token_probabilities(query, output, layer.module.heads, layer.softmax_scale, self._columns)
             h, w = layer.size
             self._maps.append(probs.transpose(1, 2).reshape(probs.shape[0], -1, h, w))
 

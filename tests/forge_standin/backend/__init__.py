@@ -1,0 +1,1 @@
+"""Stand-in of Forge's `backend` package (lllyasviel/stable-diffusion-webui-forge@dfdcbab6, see ../README.md)."""

@@ -1,0 +1,1 @@
+"""Stand-in of backend/diffusion_engine (see ../../README.md)."""

@@ -1,0 +1,1 @@
+"""Stand-in of backend/nn (see ../../README.md)."""

@@ -1,0 +1,64 @@
+"""Stand-in of backend/nn/unet.py: CrossAttention as Forge has it (to_q/to_k/to_v/to_out, heads, dim_head, no
+`scale`; SDPA inside) and IntegratedUNet2DConditionModel (forward(x, timesteps, context, ..., transformer_options)).
+
+The UNet's blocks are a tiny diffusers UNet2DConditionModel's, with every attn2 replaced by Forge's CrossAttention
+carrying the same weights; diffusers' transformer block calls it with `encoder_hidden_states=`, which is taken as
+`context` (the one addition to the real signature).
+"""
+
+import torch
+from torch import nn
+
+
+class CrossAttention(nn.Module):
+    def __init__(self, query_dim, context_dim=None, heads=8, dim_head=64, dropout=0.):
+        super().__init__()
+        inner_dim = dim_head * heads
+        context_dim = query_dim if context_dim is None else context_dim
+        self.heads = heads
+        self.dim_head = dim_head
+        self.to_q = nn.Linear(query_dim, inner_dim, bias=False)
+        self.to_k = nn.Linear(context_dim, inner_dim, bias=False)
+        self.to_v = nn.Linear(context_dim, inner_dim, bias=False)
+        self.to_out = nn.Sequential(nn.Linear(inner_dim, query_dim), nn.Dropout(dropout))
+
+    def forward(self, x, context=None, value=None, mask=None, transformer_options={}, encoder_hidden_states=None,
+                **_diffusers_kwargs):
+        context = encoder_hidden_states if context is None else context
+        q = self.to_q(x)
+        context = x if context is None else context
+        k = self.to_k(context)
+        v = self.to_v(context if value is None else value)
+        batch = q.shape[0]
+        q, k, v = (t.view(batch, -1, self.heads, self.dim_head).transpose(1, 2) for t in (q, k, v))
+        out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # backend.attention's pytorch path
+        return self.to_out(out.transpose(1, 2).reshape(batch, -1, self.heads * self.dim_head))
+
+
+def _forge_attention(attn) -> CrossAttention:
+    """diffusers' Attention as Forge's CrossAttention, with its weights."""
+    heads = attn.heads
+    layer = CrossAttention(query_dim=attn.to_q.in_features, context_dim=attn.to_k.in_features, heads=heads,
+                           dim_head=attn.to_q.out_features // heads)
+    layer.to_q.load_state_dict(attn.to_q.state_dict())
+    layer.to_k.load_state_dict(attn.to_k.state_dict())
+    layer.to_v.load_state_dict(attn.to_v.state_dict())
+    layer.to_out[0].load_state_dict(attn.to_out[0].state_dict())
+    return layer
+
+
+class IntegratedUNet2DConditionModel(nn.Module):
+    def __init__(self, unet, storage_dtype=torch.float32, computation_dtype=torch.float32):
+        super().__init__()
+        for block in [m for m in unet.modules() if hasattr(m, "attn2") and m.attn2 is not None]:
+            block.attn2 = _forge_attention(block.attn2)
+        self.unet = unet
+        self.storage_dtype, self.computation_dtype = storage_dtype, computation_dtype
+        self.load_device = self.offload_device = self.initial_device = torch.device("cpu")
+
+    @property
+    def dtype(self):
+        return self.storage_dtype
+
+    def forward(self, x, timesteps=None, context=None, y=None, control=None, transformer_options={}, **kwargs):
+        return self.unet(x, timesteps, encoder_hidden_states=context).sample

@@ -1,0 +1,1 @@
+"""Stand-in of backend/patcher (see ../../README.md)."""

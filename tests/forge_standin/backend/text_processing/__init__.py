@@ -1,0 +1,1 @@
+"""Stand-in of backend/text_processing (see ../../README.md)."""

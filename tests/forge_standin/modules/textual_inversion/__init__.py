@@ -1,0 +1,1 @@
+"""Stand-in of Forge's modules/textual_inversion package."""

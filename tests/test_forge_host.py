@@ -1,0 +1,184 @@
+"""InterInv's Forge adapter on the Forge stand-in: both stages on inference-tensor weights, the files registered on
+every database Forge reads, gradients into the vectors only, refusals, restore, the built-in ControlNet."""
+
+import pytest
+import torch
+
+import forge_standin  # noqa: F401  (puts the stand-in's `modules` and `backend` on sys.path)
+from forge_webui import OPENPOSE, boot, demo, forge, forge_host  # noqa: F401  (fixtures)
+
+from interinv.config import TrainConfig
+from interinv.engine.run import TrainRequest, run
+from interinv.errors import InterInvError
+from interinv.job import Job
+
+
+def tiny_config(name="demo_kneel", steps=2):
+    cfg = TrainConfig(name=name, resolution=64)
+    for stage in (cfg.stage1, cfg.stage2):
+        stage.steps, stage.batch_size, stage.save_every = steps, 2, 1
+    return cfg
+
+
+def request(demo, out, config, **kwargs):
+    return TrainRequest(exemplars=demo / "exemplars", out=out, config=config, name=config.name,
+                        stage1_images=demo / "stage1", **kwargs)
+
+
+def weights(model):
+    objects = model.forge_objects
+    return [(owner, name, tensor) for module in (objects.clip.cond_stage_model, objects.unet.model)
+            for owner in module.modules() for name, tensor in owner._parameters.items() if tensor is not None]
+
+
+def test_trains_both_stages_on_inference_tensors_and_every_database_loads_the_files(forge, demo):
+    from fastapi import FastAPI
+
+    from interinv.hosts import forge_host as adapter
+    from modules import call_queue, processing, ui_extra_networks_textual_inversion
+    from modules.api.api import Api
+
+    app = FastAPI()
+    api = Api(app, call_queue.queue_lock)
+    adapter.remember_api(app)
+    model = forge["model"]
+    before = [(owner, name, tensor) for owner, name, tensor in weights(model)]
+    assert all(tensor.is_inference() for _, _, tensor in before)  # as Forge's loader leaves them
+    host = forge_host()
+    out, work = forge["data_dir"] / "embeddings" / "interactions" / "demo_kneel", forge["data_dir"] / "interinv" / "work"
+    outcome = run(host, request(demo, out, tiny_config(), work=work), Job())
+    files = sorted(p.name for p in out.glob("*.safetensors"))
+    assert len(files) == 3 and set(outcome.words) == {"p1", "r", "p2"}
+    assert all(owner._parameters[name] is tensor for owner, name, tensor in before)  # the originals are back
+    names = host.install_embeddings([str(out / f) for f in files])
+    stems = {f.removesuffix(".safetensors") for f in files}
+    assert set(names) == stems
+    for db in (model.text_processing_engine.embeddings, ui_extra_networks_textual_inversion.embedding_db, api.embedding_db):
+        assert stems <= set(db.word_embeddings)
+    # the next txt2img uses them: Forge names the embeddings it spliced in the infotext ("TI: ...")
+    # (the same prompt as a txt2img before the install: Forge's prompt cache must not hand back the old conditioning)
+    r_word = next(s for s in stems if s.endswith("_r"))
+    p = processing.StableDiffusionProcessingTxt2Img(prompt=f"a man {r_word} a woman", steps=2, width=64, height=64, seed=1)
+    assert r_word in processing.process_images(p).infotexts[0].split("TI: ")[1]
+
+
+def test_a_txt2img_right_after_the_install_uses_the_file_even_for_a_cached_prompt(forge):
+    import safetensors.torch
+
+    from modules import processing
+
+    host = forge_host()
+    prompt = "a man copied_r a woman"
+    txt2img = lambda: processing.process_images(processing.StableDiffusionProcessingTxt2Img(  # noqa: E731
+        prompt=prompt, steps=2, width=64, height=64, seed=1)).infotexts[0]
+    assert "TI:" not in txt2img()  # not a word yet; Forge caches this conditioning by the prompt's text
+    path = forge["data_dir"] / "embeddings" / "copied_r.safetensors"
+    safetensors.torch.save_file({"clip_l": torch.randn(2, host.embedding_dims["clip_l"])}, str(path))
+    assert host.install_embeddings([str(path)]) == ["copied_r"]
+    assert "TI: copied_r" in txt2img()
+
+
+def test_gradients_reach_only_the_vectors(forge):
+    host = forge_host()
+    vec = torch.randn(2, host.embedding_dims["clip_l"], requires_grad=True)
+    with host.training():
+        host.token_positions("a man rel_x a woman", {"rel_x": 2})
+        cond = host.encode_prompts(["a man rel_x a woman"], {"rel_x": {"clip_l": vec}})
+        x = torch.randn(1, 4, 8, 8)
+        host.predict(x, torch.tensor([500]), cond).square().mean().backward()
+        params = [p for _, _, p in weights(forge["model"])]
+        assert all(not p.requires_grad and p.grad is None for p in params)
+    assert vec.grad is not None and vec.grad.abs().sum() > 0
+
+
+def test_a_backward_that_misses_the_vectors_stops_training_by_name(forge):
+    host = forge_host()
+    vec = torch.randn(1, host.embedding_dims["clip_l"], requires_grad=True)
+    host.token_positions("rel_z", {"rel_z": 1})
+    with host.training():
+        cond = host.encode_prompts(["rel_z"], {"rel_z": {"clip_l": vec}})
+        host.predict(torch.randn(1, 4, 8, 8), torch.tensor([10]), cond.detach().requires_grad_()).mean().backward()
+        with pytest.raises(InterInvError, match="After the first backward no gradient reached"):
+            host.encode_prompts(["rel_z"], {"rel_z": {"clip_l": vec}})
+
+
+def test_inference_tensors_outside_training_are_named_not_a_torch_error(forge):
+    host = forge_host()
+    vec = torch.randn(1, host.embedding_dims["clip_l"], requires_grad=True)
+    host.token_positions("rel_y", {"rel_y": 1})
+    with pytest.raises(InterInvError, match="inference tensors"):
+        host.encode_prompts(["rel_y"], {"rel_y": {"clip_l": vec}})
+
+
+def test_schedule_and_parameterization_come_from_forges_predictor(tmp_path):
+    boot(tmp_path, prediction_type="v_prediction")
+    host = forge_host()
+    from diffusers import DDIMScheduler
+
+    reference = DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012).alphas_cumprod
+    assert host.prediction_type == "v_prediction"
+    torch.testing.assert_close(host.alphas_cumprod, reference.float(), rtol=1e-4, atol=1e-6)
+
+
+def test_before_the_first_generation_the_checkpoint_is_loaded_or_the_reason_given(tmp_path):
+    from modules import sd_models, shared
+
+    boot(tmp_path, loaded=False)
+    assert not hasattr(shared.sd_model, "forge_objects")
+    host = forge_host()
+    assert host.sd_model is shared.sd_model and hasattr(shared.sd_model, "forge_objects")
+    boot(tmp_path, loaded=False)
+    sd_models.model_data.forge_loading_parameters = {}
+    with pytest.raises(InterInvError, match="no checkpoint loaded yet"):
+        forge_host()
+
+
+@pytest.mark.parametrize("flags, reason", [({"is_sd1": False, "is_sdxl": True}, "not there yet"),
+                                           ({"is_sd1": False, "is_sd3": True}, "SD3"),
+                                           ({"is_sd1": False}, "T5")])
+def test_sdxl_sd3_and_flux_are_refused_with_the_reason(forge, flags, reason):
+    for key, value in flags.items():
+        setattr(forge["model"], key, value)
+    with pytest.raises(InterInvError, match=reason):
+        forge_host()
+
+
+@pytest.mark.parametrize("quantise, reason", [(lambda w: setattr(w, "gguf_cls", object()), "gguf"),
+                                             (lambda w: setattr(w, "quant_state", object()), "bnb"),
+                                             ("nf4", "nf4")])
+def test_quantised_weights_are_refused(forge, quantise, reason):
+    unet = forge["model"].forge_objects.unet.model
+    if isinstance(quantise, str):  # Forge's loader names bnb and GGUF storage on the KModel
+        unet.storage_dtype = quantise
+    else:  # or the Linear weights are Forge's quantised parameter types
+        quantise(next(m.weight for m in unet.modules() if isinstance(m, torch.nn.Linear)))
+    with pytest.raises(InterInvError, match=f"quantised \\({reason}\\)"):
+        forge_host()
+
+
+def test_probe_layers_are_forges_cross_attention_with_its_scale(forge):
+    host = forge_host()
+    layers = host.cross_attention_layers((8, 8))
+    assert layers and all(type(layer.module).__name__ == "CrossAttention" for layer in layers)
+    assert all(layer.softmax_scale == layer.module.dim_head**-0.5 for layer in layers)
+
+
+def test_stage1_images_through_forges_builtin_controlnet(forge, demo):
+    from PIL import Image
+
+    host = forge_host()
+    assert host.can_generate_poses
+    pose = Image.new("RGB", (64, 64))
+    images = host.generate_batch(["a man"], seeds=[3], pose_image=pose, steps=2, size=(64, 64))
+    assert images[0].size == (64, 64)
+    received = forge["controlnet"].received[-1]
+    assert [u.model for u in received["units"]] == [OPENPOSE] and received["seed"] == 3
+
+
+def test_controlnet_missing_names_what_to_do(tmp_path):
+    boot(tmp_path, controlnet_models=())
+    host = forge_host()
+    assert not host.can_generate_poses
+    from interinv.hosts.forge_host import controlnet_missing
+
+    assert "control_v11p_sd15_openpose" in controlnet_missing("sd1")
