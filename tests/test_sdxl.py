@@ -10,8 +10,8 @@ from safetensors.torch import save_file
 
 from conftest import RecordingJob, cli_train
 from interinv.core.attention import select_layers
-from interinv.data.exemplars import load_subject_images
-from interinv.engine.stages import train_stage1
+from interinv.data.exemplars import load_interaction, load_subject_images
+from interinv.engine.stages import train_stage1, train_stage2
 from interinv.errors import InterInvError, TrainingInterrupted
 from interinv.hosts.base import ImageSize
 from interinv.testing import SDXL_TINY_WIDTHS, sdxl_unet, tiny_sdxl_host, tiny_sdxl_pipeline
@@ -99,6 +99,23 @@ def test_gradient_checkpointing_gives_the_same_gradients_and_is_restored():
     assert all(torch.allclose(plain[key], checkpointed[key], rtol=1e-4, atol=1e-7) for key in plain)
 
 
+def test_stage2_with_the_attention_probe_trains_alike_with_gradient_checkpointing(demo_data, small_config, tmp_path):
+    """The probe's hooks are gone when checkpointing recomputes a block, so probed blocks are not checkpointed."""
+    host = tiny_sdxl_host()
+    small_config.stage2.ca_weight, small_config.stage1.steps, small_config.stage2.steps = 0.5, 2, 3
+    poses = train_stage1(host, load_subject_images(demo_data / "stage1"), small_config, workdir=tmp_path, job=RecordingJob())
+    exemplars = load_interaction(demo_data / "exemplars").exemplars
+    relations = {}
+    for checkpointing in (False, True):
+        host.gradient_checkpointing = checkpointing
+        job = RecordingJob()
+        relations[checkpointing] = train_stage2(host, exemplars, poses, small_config, workdir=tmp_path / str(checkpointing),
+                                                job=job)
+        assert all(losses["ca"] > 0 for losses in job.losses)
+    for key in SDXL_TINY_WIDTHS:
+        assert torch.allclose(relations[False].raw[key], relations[True].raw[key], rtol=1e-4, atol=1e-6)
+
+
 def test_words_at_different_positions_in_the_two_tokenizers_are_refused():
     host = tiny_sdxl_host()
     host.pipe.tokenizer_2.add_tokens(["a man"])  # one token in the second tokenizer, two in the first
@@ -151,11 +168,13 @@ def test_resume_after_interrupt_gives_bitwise_equal_vectors(sdxl_host, demo_data
 
 
 # --- loading -------------------------------------------------------------------------------------------------
-def test_a_saved_sdxl_folder_loads_as_an_sdxl_host(sdxl_host, tmp_path):
-    from interinv.hosts.diffusers_host import load_host
+def test_a_saved_sdxl_folder_loads_as_an_sdxl_host_with_the_cli_flags(sdxl_host, tmp_path):
+    from interinv.cli import load_model, parser
 
     sdxl_host.pipe.save_pretrained(tmp_path / "model")
-    loaded = load_host(str(tmp_path / "model"), device="cpu", gradient_checkpointing=True)
+    args = parser().parse_args(["train", str(tmp_path), "--model", str(tmp_path / "model"), "--device", "cpu",
+                                "--gradient-checkpointing", "--out", str(tmp_path / "out")])
+    loaded = load_model(args)
     assert type(loaded.pipe).__name__ == "StableDiffusionXLPipeline"
     assert (loaded.family, loaded.embedding_dims, loaded.gradient_checkpointing) == ("sdxl", SDXL_TINY_WIDTHS, True)
 

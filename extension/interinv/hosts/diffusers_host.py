@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import torch
+import torch.utils.checkpoint
 from PIL import Image
 
 from ..compat import diffusers_load_kwargs
@@ -101,6 +102,7 @@ class DiffusersHost:
         self._latent_factor = 2 ** (len(pipe.vae.config.block_out_channels) - 1)  # image side / latent side
         self._splice_args: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._control_pipe = None
+        self._probe_modules: dict[torch.nn.Module, list[torch.nn.Module]] = {}
         pipe.to(self.device)
         pipe.set_progress_bar_config(disable=True)
         for encoder in self._encoders:
@@ -233,7 +235,7 @@ class DiffusersHost:
                 module.requires_grad_(False).eval()
             unet.set_attn_processor(AttnProcessor2_0())
             if self.gradient_checkpointing:  # recompute activations in backward: the input gradients need them
-                unet.enable_gradient_checkpointing()
+                unet.enable_gradient_checkpointing(self._checkpoint_unless_probed)
             yield
         finally:
             if not checkpointing:
@@ -243,6 +245,20 @@ class DiffusersHost:
                 param.requires_grad_(flag)
             for module, mode in modes:
                 module.training = mode
+
+    def _checkpoint_unless_probed(self, block, *args):
+        """Recompute a UNet block's activations in the backward pass, except in a block where an attention probe
+        hooks a layer: the probe's hooks are gone by then, so the recomputation would not repeat the forward."""
+        if any(module._forward_hooks for module in self._probe_points(block)):
+            return block(*args)
+        return torch.utils.checkpoint.checkpoint(block.__call__, *args, use_reentrant=False)
+
+    def _probe_points(self, block) -> list[torch.nn.Module]:
+        """The to_q/to_k modules of the attn2 layers inside a block (what AttentionProbe hooks), found once."""
+        if block not in self._probe_modules:
+            self._probe_modules[block] = [getattr(module, part) for name, module in block.named_modules()
+                                          if name.endswith("attn2") for part in ("to_q", "to_k")]
+        return self._probe_modules[block]
 
     def _autocast(self):
         if self.dtype == torch.float32:
