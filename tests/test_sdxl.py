@@ -309,3 +309,24 @@ def test_push_uploads_a_model_card_with_the_two_call_snippet(sdxl_trained, hub):
     card = files["README.md"].decode()
     assert {f"{word}.safetensors" for word in WORDS} <= set(files)
     assert "StableDiffusionXLPipeline" in card and "text_encoder=pipe.text_encoder_2" in card
+
+
+def test_a_hub_id_is_read_from_the_hub_and_an_sdxl_refiner_there_is_refused(hub, tmp_path, monkeypatch):
+    import huggingface_hub
+    from share_helpers import TOKEN
+
+    from interinv.hosts.diffusers_host import load_host
+
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                        hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    (tmp_path / "refiner").mkdir()
+    (tmp_path / "refiner" / "model_index.json").write_text(json.dumps(
+        {"_class_name": "StableDiffusionXLImg2ImgPipeline", "text_encoder": [None, None],
+         "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"]}))
+    api = huggingface_hub.HfApi(endpoint=hub.url, token=TOKEN)
+    api.create_repo("alice/refiner")
+    api.upload_folder(folder_path=str(tmp_path / "refiner"), repo_id="alice/refiner")
+    with pytest.raises(InterInvError, match="'alice/refiner' is an SDXL refiner"):
+        load_host("alice/refiner", device="cpu")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -22,6 +22,7 @@ from .base import ImageSize, Vectors
 from .images import encode_in_batches
 
 PLACEHOLDER_TEXT = "*"  # any in-vocabulary token; its embedding is replaced before use
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # owner/name; anything else that is not on disk is a wrong path
 OPENPOSE_EXAMPLES = {"sd1": "lllyasviel/control_v11p_sd15_openpose", "sdxl": "xinsir/controlnet-openpose-sdxl-1.0"}
 RENDER_PIXELS = 64 * 64 * 64  # pixels per pipeline call of generate_batch: 64 world images, one 512 px image
 
@@ -406,7 +407,7 @@ def load_host(
             if not path.is_file():
                 raise InterInvError(f"Model file '{path}' does not exist. Check the --model path.")
             pipe = _single_file_pipeline_class(path).from_single_file(str(path), config=config, torch_dtype=dtype)
-        elif os.sep in model or model.startswith("."):
+        elif not HUB_ID.fullmatch(model):
             raise InterInvError(f"Model folder '{model}' does not exist. Check the --model path.")
         else:
             pipe = _from_pretrained(model, dtype)
