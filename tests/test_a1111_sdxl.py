@@ -6,9 +6,10 @@ import torch
 from safetensors.torch import load_file
 
 import a1111_standin  # noqa: F401  (puts the stand-in's `modules` on sys.path)
-from api_helpers import body
+from api_helpers import body, client, wait
 from standin import a1111_host as host
 from standin import boot, demo, tiny_config  # noqa: F401  (fixtures)
+from test_tab import LABEL, click, form
 
 from interinv.engine.run import TrainRequest, run
 from interinv.errors import InterInvError
@@ -234,6 +235,25 @@ def test_the_tab_defaults_follow_the_sdxl_family(sdxl):
     assert "SDXL checkpoint" in components["interinv_family_note"]["value"]
     assert "docs/benchmarks.md" in components["interinv_family_note"]["value"]
     assert components["interinv_source_note"]["value"] == ""  # an SDXL openpose model is installed
+
+
+def test_the_tab_renders_stage1_with_the_sdxl_controlnet_and_trains_files_it_lists_as_loaded(sdxl, demo):
+    sheet, _gallery, result = click("task(sheet)", form(demo, source=LABEL["controlnet"]), train=False)
+    calls = sdxl["controlnet"].received
+    assert "contact sheet is ready" in result
+    assert calls and {u.model for c in calls for u in c["units"]} == {"thibaud_xl_openpose [c7b9cadd]"}
+    _sheet, _gallery, result = click("task(train)", form(demo))
+    assert "Trained 'demo_kneel'" in result and result.count(": loaded") == 3, result
+
+
+def test_the_api_trains_on_sdxl_from_the_same_request(sdxl, demo):
+    from modules import sd_hijack
+
+    http = client()
+    status = wait(http, http.post("/interinv/v1/train", json=body(demo)).json()["task_id"])
+    assert status["status"] == "done", status["error"]
+    assert sorted(status["loaded"]) == ["demo_kneel_p1", "demo_kneel_p2", "demo_kneel_r"]
+    assert sd_hijack.model_hijack.embedding_db.word_embeddings["demo_kneel_r"].shape == WIDTH
 
 
 def test_the_api_takes_the_same_request_and_defaults_to_1024_on_sdxl(sdxl, demo):
