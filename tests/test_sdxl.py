@@ -80,6 +80,16 @@ def test_gradients_reach_only_the_vectors_of_both_encoders(sdxl_host):
     assert all(v.grad is not None and v.grad.abs().sum() > 0 for v in vectors["kh_r"].values())
 
 
+def test_training_freezes_both_text_encoders_and_restores_their_flags():
+    host = tiny_sdxl_host()
+    host.pipe.text_encoder.requires_grad_(False)
+    host.pipe.text_encoder_2.requires_grad_(True)
+    with host.training():
+        frozen = not any(p.requires_grad for m in (host.pipe.text_encoder, host.pipe.text_encoder_2) for p in m.parameters())
+    assert frozen and all(p.requires_grad for p in host.pipe.text_encoder_2.parameters())
+    assert not any(p.requires_grad for p in host.pipe.text_encoder.parameters())
+
+
 def _vector_grads(host):
     vectors = {"kh_r": {key: torch.nn.Parameter(v) for key, v in _vectors(host)["kh_r"].items()}}
     with host.training():
