@@ -340,3 +340,14 @@ def test_a_hub_id_is_read_from_the_hub_and_an_sdxl_refiner_there_is_refused(hub,
     api.upload_folder(folder_path=str(tmp_path / "refiner"), repo_id="alice/refiner")
     with pytest.raises(InterInvError, match="'alice/refiner' is an SDXL refiner"):
         load_host("alice/refiner", device="cpu")
+
+
+def test_an_fp16_vae_that_overflows_in_fp16_encodes_in_fp32_and_stays_fp16():
+    host = tiny_sdxl_host()
+    images = [Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))]
+    host.pipe.vae.to(torch.float16).to(torch.float32)  # fp16 weights, computed in fp32
+    reference, _ = host.encode_images(images, (32, 32))
+    host.pipe.vae.to(torch.float16)
+    assert host.pipe.vae.config.force_upcast  # SDXL base's VAE config says so too
+    upcast, _ = host.encode_images(images, (32, 32))
+    assert torch.equal(upcast, reference) and host.pipe.vae.dtype == torch.float16

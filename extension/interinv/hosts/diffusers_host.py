@@ -197,7 +197,10 @@ class DiffusersHost:
 
     def _posterior(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         vae, scale = self.pipe.vae, self.pipe.vae.config.scaling_factor
-        posterior = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist
+        # SDXL's VAE gives inf/NaN latents in fp16 (its config says force_upcast); the pipeline decodes in fp32 too
+        overflows = self.family == "sdxl" and vae.dtype == torch.float16 and vae.config.get("force_upcast", False)
+        with _in_fp32(vae) if overflows else contextlib.nullcontext():
+            posterior = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist
         return posterior.mean * scale, posterior.std * scale
 
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | SdxlCond) -> torch.Tensor:
@@ -362,6 +365,17 @@ class DiffusersHost:
                                                  text_encoder=encoder.model, tokenizer=encoder.tokenizer)
             names.append(name)
         return names
+
+
+@contextlib.contextmanager
+def _in_fp32(module: torch.nn.Module) -> Iterator[None]:
+    """The module's weights in fp32 while inside, back in their dtype afterwards."""
+    dtype = next(module.parameters()).dtype
+    module.to(torch.float32)
+    try:
+        yield
+    finally:
+        module.to(dtype)
 
 
 def _block_sizes(unet, latent_size: tuple[int, int]) -> dict[str, tuple[int, int]]:
