@@ -80,6 +80,16 @@ def test_gradients_reach_only_the_vectors_of_both_encoders(sdxl_host):
     assert all(v.grad is not None and v.grad.abs().sum() > 0 for v in vectors["kh_r"].values())
 
 
+def test_training_freezes_both_text_encoders_and_restores_their_flags():
+    host = tiny_sdxl_host()
+    host.pipe.text_encoder.requires_grad_(False)
+    host.pipe.text_encoder_2.requires_grad_(True)
+    with host.training():
+        frozen = not any(p.requires_grad for m in (host.pipe.text_encoder, host.pipe.text_encoder_2) for p in m.parameters())
+    assert frozen and all(p.requires_grad for p in host.pipe.text_encoder_2.parameters())
+    assert not any(p.requires_grad for p in host.pipe.text_encoder.parameters())
+
+
 def _vector_grads(host):
     vectors = {"kh_r": {key: torch.nn.Parameter(v) for key, v in _vectors(host)["kh_r"].items()}}
     with host.training():
@@ -309,3 +319,35 @@ def test_push_uploads_a_model_card_with_the_two_call_snippet(sdxl_trained, hub):
     card = files["README.md"].decode()
     assert {f"{word}.safetensors" for word in WORDS} <= set(files)
     assert "StableDiffusionXLPipeline" in card and "text_encoder=pipe.text_encoder_2" in card
+
+
+def test_a_hub_id_is_read_from_the_hub_and_an_sdxl_refiner_there_is_refused(hub, tmp_path, monkeypatch):
+    import huggingface_hub
+    from share_helpers import TOKEN
+
+    from interinv.hosts.diffusers_host import load_host
+
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                        hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    (tmp_path / "refiner").mkdir()
+    (tmp_path / "refiner" / "model_index.json").write_text(json.dumps(
+        {"_class_name": "StableDiffusionXLImg2ImgPipeline", "text_encoder": [None, None],
+         "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"]}))
+    api = huggingface_hub.HfApi(endpoint=hub.url, token=TOKEN)
+    api.create_repo("alice/refiner")
+    api.upload_folder(folder_path=str(tmp_path / "refiner"), repo_id="alice/refiner")
+    with pytest.raises(InterInvError, match="'alice/refiner' is an SDXL refiner"):
+        load_host("alice/refiner", device="cpu")
+
+
+def test_an_fp16_vae_that_overflows_in_fp16_encodes_in_fp32_and_stays_fp16():
+    host = tiny_sdxl_host()
+    images = [Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))]
+    host.pipe.vae.to(torch.float16).to(torch.float32)  # fp16 weights, computed in fp32
+    reference, _ = host.encode_images(images, (32, 32))
+    host.pipe.vae.to(torch.float16)
+    assert host.pipe.vae.config.force_upcast  # SDXL base's VAE config says so too
+    upcast, _ = host.encode_images(images, (32, 32))
+    assert torch.equal(upcast, reference) and host.pipe.vae.dtype == torch.float16

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -22,6 +22,7 @@ from .base import ImageSize, Vectors
 from .images import encode_in_batches
 
 PLACEHOLDER_TEXT = "*"  # any in-vocabulary token; its embedding is replaced before use
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # owner/name; anything else that is not on disk is a wrong path
 OPENPOSE_EXAMPLES = {"sd1": "lllyasviel/control_v11p_sd15_openpose", "sdxl": "xinsir/controlnet-openpose-sdxl-1.0"}
 RENDER_PIXELS = 64 * 64 * 64  # pixels per pipeline call of generate_batch: 64 world images, one 512 px image
 
@@ -196,7 +197,10 @@ class DiffusersHost:
 
     def _posterior(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         vae, scale = self.pipe.vae, self.pipe.vae.config.scaling_factor
-        posterior = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist
+        # SDXL's VAE gives inf/NaN latents in fp16 (its config says force_upcast); the pipeline decodes in fp32 too
+        overflows = self.family == "sdxl" and vae.dtype == torch.float16 and vae.config.get("force_upcast", False)
+        with _in_fp32(vae) if overflows else contextlib.nullcontext():
+            posterior = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist
         return posterior.mean * scale, posterior.std * scale
 
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | SdxlCond) -> torch.Tensor:
@@ -363,6 +367,17 @@ class DiffusersHost:
         return names
 
 
+@contextlib.contextmanager
+def _in_fp32(module: torch.nn.Module) -> Iterator[None]:
+    """The module's weights in fp32 while inside, back in their dtype afterwards."""
+    dtype = next(module.parameters()).dtype
+    module.to(torch.float32)
+    try:
+        yield
+    finally:
+        module.to(dtype)
+
+
 def _block_sizes(unet, latent_size: tuple[int, int]) -> dict[str, tuple[int, int]]:
     """Spatial size at each down/mid/up block of a UNet2DConditionModel for a latent size."""
     h, w = latent_size
@@ -406,7 +421,7 @@ def load_host(
             if not path.is_file():
                 raise InterInvError(f"Model file '{path}' does not exist. Check the --model path.")
             pipe = _single_file_pipeline_class(path).from_single_file(str(path), config=config, torch_dtype=dtype)
-        elif os.sep in model or model.startswith("."):
+        elif not HUB_ID.fullmatch(model):
             raise InterInvError(f"Model folder '{model}' does not exist. Check the --model path.")
         else:
             pipe = _from_pretrained(model, dtype)
