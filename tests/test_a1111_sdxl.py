@@ -178,6 +178,15 @@ def test_latents_are_the_posterior_mean_and_std_not_sgms_sample(sdxl):
     assert not torch.equal(samples[0], samples[1])  # why the host reads the moments instead
 
 
+def test_a_vae_that_overflows_in_half_precision_is_reported_with_the_fix(sdxl):
+    from PIL import Image
+
+    overflow = sdxl["model"].first_stage_model.quant_conv.register_forward_hook(lambda _m, _i, out: out * float("inf"))
+    with pytest.raises(InterInvError, match="VAE encoded the training images to NaN.*--no-half-vae"):
+        host().encode_images([Image.new("RGB", (64, 64))], (64, 64))
+    overflow.remove()
+
+
 def test_cross_attention_layers_have_measured_sizes_on_sdxl(sdxl):
     layers = host().cross_attention_layers((8, 8))
     assert layers and all(hasattr(layer.module, "heads") and hasattr(layer.module, "scale") for layer in layers)
