@@ -149,6 +149,12 @@ def test_the_stand_in_computes_what_the_diffusers_sdxl_pipeline_computes(sdxl):
     assert torch.allclose(mine, expected, atol=1e-4)
 
 
+def test_a_v_prediction_sdxl_checkpoint_is_read_as_v_prediction(tmp_path):
+    boot(tmp_path, family="sdxl", parameterization="v")  # e.g. NoobAI's v-pred models (sgm's VScaling denoiser)
+    h = host()
+    assert (h.family, h.prediction_type) == ("sdxl", "v_prediction")
+
+
 def test_token_rows_and_positions_come_from_each_encoders_own_table(sdxl):
     h = host()
     rows = h.token_rows(["man", "woman"])
