@@ -14,6 +14,7 @@ from interinv.data.exemplars import load_interaction, load_subject_images
 from interinv.engine.stages import train_stage1, train_stage2
 from interinv.errors import InterInvError, TrainingInterrupted
 from interinv.hosts.base import ImageSize
+from interinv.hosts.diffusers_host import DiffusersHost
 from interinv.testing import SDXL_TINY_WIDTHS, sdxl_unet, tiny_sdxl_host, tiny_sdxl_pipeline
 
 PROMPT = "a man kh_r a woman"
@@ -26,7 +27,10 @@ def _vectors(host, count=2, seed=0):
 
 def _pipeline_with_words(vectors, seed=0):
     """The tiny SDXL pipeline of the same weights, with the words loaded the diffusers way: one call per encoder."""
-    pipe = tiny_sdxl_pipeline(seed=seed)
+    return _load_words(tiny_sdxl_pipeline(seed=seed), vectors)
+
+
+def _load_words(pipe, vectors):
     for name, per_encoder in vectors.items():
         pipe.load_textual_inversion(per_encoder["clip_l"], token=name, text_encoder=pipe.text_encoder,
                                     tokenizer=pipe.tokenizer)
@@ -54,6 +58,17 @@ def test_the_cond_equals_diffusers_encode_prompt_after_load_textual_inversion(sd
                                                                           do_classifier_free_guidance=False)
     assert torch.allclose(ours.hidden, hidden, atol=1e-5) and torch.allclose(ours.text_embeds, pooled, atol=1e-5)
     assert not torch.allclose(ours.text_embeds, other.text_embeds, atol=1e-3)  # the pooled output sees the word
+
+
+def test_a_legacy_eos_token_id_in_the_config_still_pools_at_eos_once_words_are_loaded():
+    pipe = tiny_sdxl_pipeline()
+    pipe.text_encoder_2.text_model.eos_token_id = 2  # as in SDXL base's text_encoder_2/config.json
+    host = DiffusersHost(pipe, device="cpu")
+    vectors = _vectors(host)
+    with torch.no_grad():
+        ours = host.encode_prompts([PROMPT], vectors)
+        _, _, pooled, _ = _load_words(pipe, vectors).encode_prompt(PROMPT, device="cpu", do_classifier_free_guidance=False)
+    assert torch.allclose(ours.text_embeds, pooled, atol=1e-5)
 
 
 def test_time_ids_are_each_images_original_crop_and_target_size_in_sdxls_order(sdxl_host):

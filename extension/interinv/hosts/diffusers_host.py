@@ -75,6 +75,17 @@ def text_encoders(pipe, family: str | None, source: str) -> tuple[str, list[Text
                     TextEncoder(keys[1], pipe.tokenizer_2, pipe.text_encoder_2)]
 
 
+def _pool_at_eos(encoder: TextEncoder) -> None:
+    """Make the pooled embedding come from the EOS token, as it does in training, A1111 and ComfyUI.
+
+    transformers pools CLIP at the highest token id when the config has the legacy eos_token_id 2 (configs
+    converted before transformers 4.31, SDXL base's among them); once a word is loaded, its id is the highest.
+    Prompts without loaded words pool at the EOS token either way."""
+    text_model = getattr(encoder.model, "text_model", None)
+    if getattr(text_model, "eos_token_id", None) == 2:
+        text_model.eos_token_id = encoder.tokenizer.eos_token_id
+
+
 class DiffusersHost:
     """A StableDiffusionPipeline or StableDiffusionXLPipeline (and optionally an openpose ControlNet) as a host."""
 
@@ -96,6 +107,8 @@ class DiffusersHost:
         self.controlnet = controlnet
         self.model_name = model_name or type(pipe).__name__
         self.family, self._encoders = text_encoders(pipe, family, self.model_name)
+        if self.family == "sdxl":
+            _pool_at_eos(self._encoders[-1])
         self.embedding_dims = {enc.key: enc.table.shape[1] for enc in self._encoders}
         self.gradient_checkpointing = gradient_checkpointing  # of the frozen UNet, during training() only
         self.prediction_type = pipe.scheduler.config.get("prediction_type", "epsilon")
