@@ -9,10 +9,11 @@ import a1111_standin  # noqa: F401  (puts the stand-in's `modules` on sys.path)
 from api_helpers import body, client, wait
 from standin import a1111_host as host
 from standin import boot, demo, tiny_config  # noqa: F401  (fixtures)
+from test_a1111_host import StopAfter, request
 from test_tab import LABEL, click, form
 
 from interinv.engine.run import TrainRequest, run
-from interinv.errors import InterInvError
+from interinv.errors import InterInvError, TrainingInterrupted
 from interinv.hosts.base import ImageSize
 from interinv.job import Job
 from interinv.testing import SDXL_TINY_WIDTHS, tiny_sdxl_pipeline
@@ -76,6 +77,19 @@ def test_both_stages_train_on_sdxl_and_the_clip_l_clip_g_files_load_and_work_at_
     for key in SDXL_TINY_WIDTHS:
         assert torch.allclose(rows[key][0, first:first + file[key].shape[0]], file[key])
     assert all(torch.equal(weights[k], v) for k, v in sdxl["model"].state_dict().items())
+
+
+def test_an_interrupted_sdxl_job_resumes_both_encoders_vectors_bitwise(sdxl, demo):
+    out = sdxl["data_dir"] / "interinv" / "demo_kneel"
+    straight = run(host(), request(demo, sdxl["data_dir"] / "straight", tiny_config(steps=3)), Job()).manifest.parent
+    with pytest.raises(TrainingInterrupted):
+        run(host(), request(demo, out, tiny_config(steps=3)), StopAfter(1))
+    resumed = StopAfter(10**6)
+    run(host(), request(demo, out, tiny_config(steps=3), resume=True), resumed)
+    assert resumed.seen == 2 + 3  # stage 1 from step 2, then all of stage 2
+    for role in ("p1", "r", "p2"):
+        a, b = (load_file(str(folder / f"demo_kneel_{role}.safetensors")) for folder in (straight, out))
+        assert a.keys() == b.keys() == set(SDXL_TINY_WIDTHS) and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_the_conditioning_is_the_webuis_own_and_gradients_reach_only_both_encoders_vectors(sdxl):
