@@ -7,6 +7,8 @@ The comparison with the diffusers textual-inversion example is benchmarks/peer.p
     python benchmarks/step.py                      # tiny model on the CPU (target: a/b <= 1.15)
     python benchmarks/step.py --model sd15 --steps 3 --batch 1
     python benchmarks/step.py --model sd15 --cuda --batch 1 8   # also reports peak GPU memory
+    python benchmarks/step.py --model sdxl --cuda --batch 1 --checkpointing off on   # SDXL shapes, 1024 px, bf16
+    python benchmarks/step.py --model sdxl --steps 2 --rounds 1 --batch 1   # CPU: SDXL's layout, reduced, 256 px
     OMP_NUM_THREADS=1 python benchmarks/step.py --clock cpu    # on a shared machine: CPU time, not waiting
 """
 
@@ -32,7 +34,7 @@ from interinv.hosts.diffusers_host import DiffusersHost  # noqa: E402
 from interinv.job import Job  # noqa: E402
 from interinv.core.noise import timestep_weights  # noqa: E402
 from interinv.engine.stages import noisy_batch, train_stage2  # noqa: E402
-from interinv.testing import sd15_shaped_pipeline, tiny_pipeline  # noqa: E402
+from interinv.testing import sd15_shaped_pipeline, sdxl_shaped_pipeline, tiny_pipeline  # noqa: E402
 from interinv.core.tokens import new_word  # noqa: E402
 
 
@@ -60,15 +62,24 @@ def make_host(model: str, device: str, precision: str, seed: int = 0) -> tuple[D
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
     if device == "cuda" and precision == "auto":
         dtype = torch.bfloat16
+    if model == "sdxl":  # the full shape on a GPU (built there: random init of 2.6B weights is slow on a CPU)
+        reduced = device != "cuda"
+        with torch.device(device):
+            pipe = sdxl_shaped_pipeline(seed, dtype, reduced=reduced)
+        return DiffusersHost(pipe, device=device, precision=precision), 256 if reduced else 1024
     return DiffusersHost(sd15_shaped_pipeline(seed, dtype), family="sd1", device=device, precision=precision), 512
+
+
+def bench_vectors(host, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """One random vector for every encoder of the host."""
+    return {key: torch.randn(1, width, device=device) for key, width in host.embedding_dims.items()}
 
 
 def time_full_step(host, data: Path, resolution: int, batch: int, steps: int, now) -> list[float]:
     """(a): the real stage-2 loop, timed per step by its Job."""
     cfg = TrainConfig(name="bench", resolution=resolution)
     cfg.stage2.steps, cfg.stage2.batch_size, cfg.stage2.save_every = steps + 1, batch, 0
-    words = {role: new_word(f"bench_{role}", {host.encoder_key: torch.randn(host.embedding_dims[host.encoder_key])}, 1, None)
-             for role in ("p1", "p2")}
+    words = {role: new_word(f"bench_{role}", bench_vectors(host), 1, None) for role in ("p1", "p2")}
     clock = StepClock(now)
     with tempfile.TemporaryDirectory() as work:
         train_stage2(host, load_interaction(data / "exemplars").exemplars, words, cfg, workdir=Path(work), job=clock,
@@ -78,17 +89,16 @@ def time_full_step(host, data: Path, resolution: int, batch: int, steps: int, no
 
 def time_bare_step(host, data: Path, resolution: int, batch: int, steps: int, now) -> list[float]:
     """(b): text encoder + UNet forward and backward, gradients only into one spliced vector."""
-    key = host.encoder_key
     paths = [e.image for e in load_interaction(data / "exemplars").exemplars]
     mean, _ = cached_latents(host, paths, (resolution, resolution), None)
-    vector = torch.nn.Parameter(torch.randn(1, host.embedding_dims[key], device=host.device))
+    vectors = {key: torch.nn.Parameter(value) for key, value in bench_vectors(host, host.device).items()}
     generator, weights, times = torch.Generator().manual_seed(0), timestep_weights(1000, "uniform"), []
     x0 = mean[torch.arange(batch) % len(mean)]
     with host.training():
         for _ in range(steps + 1):
             start = now()
             x_t, t, target = noisy_batch(host, x0, generator, weights)
-            cond = host.encode_prompts(["a man and bench_r a woman"] * batch, {"bench_r": {key: vector}})
+            cond = host.encode_prompts(["a man and bench_r a woman"] * batch, {"bench_r": vectors})
             F.mse_loss(host.predict(x_t, t, cond).float(), target.float()).backward()
             times.append(now() - start)
     return times[1:]
@@ -104,7 +114,9 @@ def interleaved(methods, host, data, resolution, batch, steps, now, rounds) -> d
     return times
 
 
-def run(model: str, device: str, precision: str, batch: int, steps: int, rounds: int, clock: str) -> dict:
+def run(host: DiffusersHost, resolution: int, *, model: str, batch: int, steps: int, rounds: int, clock: str,
+        checkpointing: bool) -> dict:
+    device = host.device.type
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     def now() -> float:
@@ -112,9 +124,9 @@ def run(model: str, device: str, precision: str, batch: int, steps: int, rounds:
         return CLOCKS[clock]()
     with tempfile.TemporaryDirectory() as folder:
         data = write_demo_set(Path(folder), count=6, singles=1)
-        host, resolution = make_host(model, device, precision)
+        host.gradient_checkpointing = checkpointing
         result = {"model": model, "device": device, "batch": batch, "resolution": resolution, "clock": clock,
-                  "torch_threads": torch.get_num_threads()}
+                  "gradient_checkpointing": checkpointing, "torch_threads": torch.get_num_threads()}
         if device == "cuda":
             result["card"] = torch.cuda.get_device_name()
             torch.cuda.reset_peak_memory_stats()
@@ -131,7 +143,8 @@ def run(model: str, device: str, precision: str, batch: int, steps: int, rounds:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=("tiny", "sd15"), default="tiny")
+    parser.add_argument("--model", choices=("tiny", "sd15", "sdxl"), default="tiny",
+                        help="sdxl: SDXL base's shapes on a GPU, a reduced UNet and 2-layer encoders on the CPU")
     parser.add_argument("--cuda", action="store_true")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
     parser.add_argument("--batch", type=int, nargs="+", default=[8])
@@ -139,10 +152,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds the steps are split into")
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
                         help="wall time, or this process's CPU time (steadier on a shared machine with 1 torch thread)")
+    parser.add_argument("--checkpointing", choices=("off", "on"), nargs="+", default=["off"],
+                        help="UNet gradient checkpointing, each setting measured in turn (default: off)")
     args = parser.parse_args()
     torch.manual_seed(0)
+    host, resolution = make_host(args.model, "cuda" if args.cuda else "cpu", args.precision)
     for batch in args.batch:
-        print(json.dumps(run(args.model, "cuda" if args.cuda else "cpu", args.precision, batch, args.steps, args.rounds, args.clock)), flush=True)
+        for setting in args.checkpointing:
+            print(json.dumps(run(host, resolution, model=args.model, batch=batch, steps=args.steps, rounds=args.rounds,
+                                 clock=args.clock, checkpointing=setting == "on")), flush=True)
 
 
 if __name__ == "__main__":

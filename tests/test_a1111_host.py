@@ -5,22 +5,11 @@ import torch
 
 import a1111_standin  # noqa: F401  (puts the stand-in's `modules` on sys.path)
 from standin import a1111_host as host
-from standin import boot, demo, webui  # noqa: F401  (fixtures)
+from standin import boot, demo, tiny_config, webui  # noqa: F401  (fixtures)
 
-from interinv.config import TrainConfig
 from interinv.errors import InterInvError, TrainingInterrupted
 from interinv.job import Job
 from interinv.engine.run import TrainRequest, run
-
-
-
-
-def tiny_config(name="demo_kneel", steps=2):
-    cfg = TrainConfig(name=name, resolution=64)
-    for stage in (cfg.stage1, cfg.stage2):
-        stage.steps, stage.batch_size, stage.save_every = steps, 2, 1
-    return cfg
-
 
 
 def request(demo, out, config, **kwargs):
@@ -84,7 +73,7 @@ def test_token_positions_come_from_tokenize_line_fixes(webui):
 def test_v_parameterization_and_sd2_flags_are_read(tmp_path):
     boot(tmp_path, parameterization="v", family="sd2")
     h = host()
-    assert (h.family, h.prediction_type, h.encoder_key) == ("sd2", "v_prediction", "clip_h")
+    assert (h.family, h.prediction_type, tuple(h.embedding_dims)) == ("sd2", "v_prediction", ("clip_h",))
 
 
 def test_cross_attention_layers_have_measured_sizes(webui):
@@ -96,7 +85,7 @@ def test_cross_attention_layers_have_measured_sizes(webui):
 @pytest.mark.parametrize("setting, reason", [
     (lambda s, d, m: setattr(s.cmd_opts, "lowvram", True), "--lowvram"),
     (lambda s, d, m: setattr(d, "fp8", True), "FP8"),
-    (lambda s, d, m: setattr(m, "is_sdxl", True), "SDXL"),
+    (lambda s, d, m: setattr(m, "is_sd3", True), "SD3"),
     (lambda s, d, m: setattr(m, "forge_objects", object()), "Forge"),
 ])
 def test_unsupported_hosts_are_refused_with_a_reason(webui, setting, reason):

@@ -1,6 +1,7 @@
 """What both hosts share behind the Host protocol: image encoding in batches, and batch rendering."""
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -27,7 +28,9 @@ def test_encoding_in_batches_gives_each_image_its_own_latent(host):
     assert torch.allclose(mean[4:], alone, atol=1e-5) and (std > 0).all()
 
 
-def test_diffusers_generate_batch_gives_generates_image_for_each_prompt_and_seed(host):
+@pytest.mark.parametrize("model", ["host", "sdxl_host"])
+def test_diffusers_generate_batch_gives_generates_image_for_each_prompt_and_seed(model, request):
+    host = request.getfixturevalue(model)
     vectors, prompts = _vectors(host), ["a man kh_r a woman", "a cat kh_r a dog"]
     images = host.generate_batch(prompts, seeds=[3, 4], vectors=vectors, steps=2, guidance_scale=7.5, size=(32, 32))
     single = host.generate_batch(prompts[1:], seeds=[4], steps=2, size=(32, 32), vectors=vectors)[0]

@@ -10,10 +10,11 @@ from safetensors.torch import save_file
 
 from conftest import RecordingJob, cli_train
 from interinv.core.attention import select_layers
-from interinv.data.exemplars import load_subject_images
-from interinv.engine.stages import train_stage1
+from interinv.data.exemplars import load_interaction, load_subject_images
+from interinv.engine.stages import train_stage1, train_stage2
 from interinv.errors import InterInvError, TrainingInterrupted
 from interinv.hosts.base import ImageSize
+from interinv.hosts.diffusers_host import DiffusersHost
 from interinv.testing import SDXL_TINY_WIDTHS, sdxl_unet, tiny_sdxl_host, tiny_sdxl_pipeline
 
 PROMPT = "a man kh_r a woman"
@@ -26,7 +27,10 @@ def _vectors(host, count=2, seed=0):
 
 def _pipeline_with_words(vectors, seed=0):
     """The tiny SDXL pipeline of the same weights, with the words loaded the diffusers way: one call per encoder."""
-    pipe = tiny_sdxl_pipeline(seed=seed)
+    return _load_words(tiny_sdxl_pipeline(seed=seed), vectors)
+
+
+def _load_words(pipe, vectors):
     for name, per_encoder in vectors.items():
         pipe.load_textual_inversion(per_encoder["clip_l"], token=name, text_encoder=pipe.text_encoder,
                                     tokenizer=pipe.tokenizer)
@@ -56,6 +60,17 @@ def test_the_cond_equals_diffusers_encode_prompt_after_load_textual_inversion(sd
     assert not torch.allclose(ours.text_embeds, other.text_embeds, atol=1e-3)  # the pooled output sees the word
 
 
+def test_a_legacy_eos_token_id_in_the_config_still_pools_at_eos_once_words_are_loaded():
+    pipe = tiny_sdxl_pipeline()
+    pipe.text_encoder_2.text_model.eos_token_id = 2  # as in SDXL base's text_encoder_2/config.json
+    host = DiffusersHost(pipe, device="cpu")
+    vectors = _vectors(host)
+    with torch.no_grad():
+        ours = host.encode_prompts([PROMPT], vectors)
+        _, _, pooled, _ = _load_words(pipe, vectors).encode_prompt(PROMPT, device="cpu", do_classifier_free_guidance=False)
+    assert torch.allclose(ours.text_embeds, pooled, atol=1e-5)
+
+
 def test_time_ids_are_each_images_original_crop_and_target_size_in_sdxls_order(sdxl_host):
     sizes = [ImageSize(original=(600, 400), target=(32, 32)), ImageSize(original=(32, 48), target=(32, 32))]
     with torch.no_grad():
@@ -80,6 +95,16 @@ def test_gradients_reach_only_the_vectors_of_both_encoders(sdxl_host):
     assert all(v.grad is not None and v.grad.abs().sum() > 0 for v in vectors["kh_r"].values())
 
 
+def test_training_freezes_both_text_encoders_and_restores_their_flags():
+    host = tiny_sdxl_host()
+    host.pipe.text_encoder.requires_grad_(False)
+    host.pipe.text_encoder_2.requires_grad_(True)
+    with host.training():
+        frozen = not any(p.requires_grad for m in (host.pipe.text_encoder, host.pipe.text_encoder_2) for p in m.parameters())
+    assert frozen and all(p.requires_grad for p in host.pipe.text_encoder_2.parameters())
+    assert not any(p.requires_grad for p in host.pipe.text_encoder.parameters())
+
+
 def _vector_grads(host):
     vectors = {"kh_r": {key: torch.nn.Parameter(v) for key, v in _vectors(host)["kh_r"].items()}}
     with host.training():
@@ -97,6 +122,23 @@ def test_gradient_checkpointing_gives_the_same_gradients_and_is_restored():
     checkpointed = _vector_grads(host)
     assert not host.pipe.unet.is_gradient_checkpointing
     assert all(torch.allclose(plain[key], checkpointed[key], rtol=1e-4, atol=1e-7) for key in plain)
+
+
+def test_stage2_with_the_attention_probe_trains_alike_with_gradient_checkpointing(demo_data, small_config, tmp_path):
+    """The probe's hooks are gone when checkpointing recomputes a block, so probed blocks are not checkpointed."""
+    host = tiny_sdxl_host()
+    small_config.stage2.ca_weight, small_config.stage1.steps, small_config.stage2.steps = 0.5, 2, 3
+    poses = train_stage1(host, load_subject_images(demo_data / "stage1"), small_config, workdir=tmp_path, job=RecordingJob())
+    exemplars = load_interaction(demo_data / "exemplars").exemplars
+    relations = {}
+    for checkpointing in (False, True):
+        host.gradient_checkpointing = checkpointing
+        job = RecordingJob()
+        relations[checkpointing] = train_stage2(host, exemplars, poses, small_config, workdir=tmp_path / str(checkpointing),
+                                                job=job)
+        assert all(losses["ca"] > 0 for losses in job.losses)
+    for key in SDXL_TINY_WIDTHS:
+        assert torch.allclose(relations[False].raw[key], relations[True].raw[key], rtol=1e-4, atol=1e-6)
 
 
 def test_words_at_different_positions_in_the_two_tokenizers_are_refused():
@@ -151,11 +193,13 @@ def test_resume_after_interrupt_gives_bitwise_equal_vectors(sdxl_host, demo_data
 
 
 # --- loading -------------------------------------------------------------------------------------------------
-def test_a_saved_sdxl_folder_loads_as_an_sdxl_host(sdxl_host, tmp_path):
-    from interinv.hosts.diffusers_host import load_host
+def test_a_saved_sdxl_folder_loads_as_an_sdxl_host_with_the_cli_flags(sdxl_host, tmp_path):
+    from interinv.cli import load_model, parser
 
     sdxl_host.pipe.save_pretrained(tmp_path / "model")
-    loaded = load_host(str(tmp_path / "model"), device="cpu", gradient_checkpointing=True)
+    args = parser().parse_args(["train", str(tmp_path), "--model", str(tmp_path / "model"), "--device", "cpu",
+                                "--gradient-checkpointing", "--out", str(tmp_path / "out")])
+    loaded = load_model(args)
     assert type(loaded.pipe).__name__ == "StableDiffusionXLPipeline"
     assert (loaded.family, loaded.embedding_dims, loaded.gradient_checkpointing) == ("sdxl", SDXL_TINY_WIDTHS, True)
 
@@ -290,3 +334,35 @@ def test_push_uploads_a_model_card_with_the_two_call_snippet(sdxl_trained, hub):
     card = files["README.md"].decode()
     assert {f"{word}.safetensors" for word in WORDS} <= set(files)
     assert "StableDiffusionXLPipeline" in card and "text_encoder=pipe.text_encoder_2" in card
+
+
+def test_a_hub_id_is_read_from_the_hub_and_an_sdxl_refiner_there_is_refused(hub, tmp_path, monkeypatch):
+    import huggingface_hub
+    from share_helpers import TOKEN
+
+    from interinv.hosts.diffusers_host import load_host
+
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                        hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    (tmp_path / "refiner").mkdir()
+    (tmp_path / "refiner" / "model_index.json").write_text(json.dumps(
+        {"_class_name": "StableDiffusionXLImg2ImgPipeline", "text_encoder": [None, None],
+         "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"]}))
+    api = huggingface_hub.HfApi(endpoint=hub.url, token=TOKEN)
+    api.create_repo("alice/refiner")
+    api.upload_folder(folder_path=str(tmp_path / "refiner"), repo_id="alice/refiner")
+    with pytest.raises(InterInvError, match="'alice/refiner' is an SDXL refiner"):
+        load_host("alice/refiner", device="cpu")
+
+
+def test_an_fp16_vae_that_overflows_in_fp16_encodes_in_fp32_and_stays_fp16():
+    host = tiny_sdxl_host()
+    images = [Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))]
+    host.pipe.vae.to(torch.float16).to(torch.float32)  # fp16 weights, computed in fp32
+    reference, _ = host.encode_images(images, (32, 32))
+    host.pipe.vae.to(torch.float16)
+    assert host.pipe.vae.config.force_upcast  # SDXL base's VAE config says so too
+    upcast, _ = host.encode_images(images, (32, 32))
+    assert torch.equal(upcast, reference) and host.pipe.vae.dtype == torch.float16

@@ -27,11 +27,12 @@ FIGURE = Person(((0.5, 0.15), (0.5, 0.25), (0.42, 0.25), (0.38, 0.4), (0.36, 0.5
                  (0.48, 0.13), (0.52, 0.13), None, None))
 
 
-@pytest.fixture(scope="module")
-def pose_host():
-    from interinv.testing import tiny_host
+@pytest.fixture(scope="module", params=["tiny_host", "tiny_sdxl_host"])
+def pose_host(request):
+    """The tiny SD1 and the tiny SDXL model, each with its openpose ControlNet."""
+    from interinv import testing
 
-    return tiny_host(with_controlnet=True)
+    return getattr(testing, request.param)(with_controlnet=True)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import pytest
 from ldm_tiny import LatentDiffusion
 from modules import scripts
 
+from interinv.config import TrainConfig
 from interinv.data.demo import write_demo_set
 
 
@@ -25,7 +26,24 @@ class DefaultsCheckingScript(scripts.Script):
         self.seen.append((enabled, strength))
 
 
-def boot(data_dir, *, parameterization="eps", family="sd1", controlnet_models=("control_v11p_sd15_openpose [cab727d4]",)):
+SD1_CONTROLNETS = ("control_v11p_sd15_openpose [cab727d4]",)
+# what models/ControlNet lists on an SDXL user's WebUI: the SD1.5 model and two SDXL openpose models
+SDXL_CONTROLNETS = SD1_CONTROLNETS + ("thibaud_xl_openpose [c7b9cadd]", "controlnetxlCNXL_xinsirOpenpose [ba3a9ad4]")
+CHECKPOINTS = {"sd1": "base", "sd2": "base", "sdxl": "base", "sdxl-refiner": "refiner", "sdxl-inpaint": "inpaint"}
+
+
+def _checkpoint(family, parameterization):
+    """The loaded checkpoint: ldm's LatentDiffusion (sd1, sd2) or sgm's DiffusionEngine (sdxl and its variants)."""
+    if family.startswith("sdxl"):
+        from sgm_tiny import load
+
+        return load(variant=CHECKPOINTS[family], parameterization=parameterization)
+    return LatentDiffusion(parameterization=parameterization, family=family)
+
+
+def boot(data_dir, *, parameterization="eps", family="sd1", controlnet_models=None):
+    """`family`: "sd1", "sd2", "sdxl", "sdxl-refiner" or "sdxl-inpaint"; `controlnet_models`: what ControlNet's
+    get_models() lists (None: the family's usual models)."""
     import internal_controlnet.external_code as external_code
     from modules import (devices, progress, script_callbacks, scripts, sd_hijack, shared, shared_state, shared_total_tqdm,
                          ui_extra_networks)
@@ -42,7 +60,7 @@ def boot(data_dir, *, parameterization="eps", family="sd1", controlnet_models=("
     script_callbacks.clear_callbacks()
     ui_extra_networks.initialize()
     sd_hijack.model_hijack = sd_hijack.StableDiffusionModelHijack()
-    shared.sd_model = LatentDiffusion(parameterization=parameterization, family=family)
+    shared.sd_model = _checkpoint(family, parameterization)
     sd_hijack.model_hijack.hijack(shared.sd_model)
     db = sd_hijack.model_hijack.embedding_db
     db.add_embedding_dir(shared.cmd_opts.embeddings_dir)
@@ -50,11 +68,11 @@ def boot(data_dir, *, parameterization="eps", family="sd1", controlnet_models=("
     runner = scripts.ScriptRunner()
     other = DefaultsCheckingScript()
     runner.add_alwayson(other, [False, 0.5])
+    if controlnet_models is None:
+        controlnet_models = SDXL_CONTROLNETS if family.startswith("sdxl") else SD1_CONTROLNETS
     external_code.models[:] = list(controlnet_models)
-    controlnet = None
-    if controlnet_models is not None:
-        controlnet = external_code.ControlNetScript()
-        runner.add_alwayson(controlnet, [external_code.ControlNetUnit() for _ in range(shared.opts.control_net_unit_count)])
+    controlnet = external_code.ControlNetScript()
+    runner.add_alwayson(controlnet, [external_code.ControlNetUnit() for _ in range(shared.opts.control_net_unit_count)])
     scripts.scripts_txt2img = runner
     return {"model": shared.sd_model, "controlnet": controlnet, "other": other, "data_dir": data_dir}
 
@@ -76,3 +94,11 @@ def a1111_host():
     from interinv.hosts.a1111_host import A1111Host
 
     return A1111Host(preview_size=64)
+
+
+def tiny_config(name="demo_kneel", steps=2):
+    """Training settings for the stand-in: 64 px, `steps` steps of batch 2 per stage, state saved at every step."""
+    cfg = TrainConfig(name=name, resolution=64)
+    for stage in (cfg.stage1, cfg.stage2):
+        stage.steps, stage.batch_size, stage.save_every = steps, 2, 1
+    return cfg

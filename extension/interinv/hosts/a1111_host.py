@@ -1,8 +1,12 @@
-"""The Host protocol on the checkpoint AUTOMATIC1111's WebUI has loaded (SD1.x and SD2.x, eps and v).
+"""The Host protocol on the checkpoint AUTOMATIC1111's WebUI has loaded (SD1.x, SD2.x and SDXL, eps and v).
 
 The only module that imports the WebUI's `modules`. Every model call goes through the WebUI's own
-entry points (`cond_stage_model`, `encode_first_stage`, `apply_model`, `process_images`), so that
+entry points (the prompt wrappers, `encode_first_stage`, `apply_model`, `process_images`), so that
 --medvram's offload hooks fire and A1111's embedding mechanism splices our vectors into prompts.
+On SDXL the prompt wrappers are the conditioner's two text embedders (CLIP-L, CLIP-G). sgm's
+GeneralConditioner runs every embedder that is not trainable under no_grad, so the WebUI's own
+get_learned_conditioning gives no gradients; the host runs the conditioner itself, its embedders marked
+trainable for the call (the weights stay frozen), so that --medvram's hook on it still fires.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ FAMILY_TAGS = {"sd1": ("sd15", "sd14", "sd1.5", "sd_15"), "sd2": ("sd21", "sd20"
 SAMPLER = "Euler a"
 MAX_INIT_TOKENS = 75  # one prompt chunk: every word of a vocabulary fits
 DOWNSAMPLES = tuple(2**i for i in range(8))  # spatial factors a UNet level can have
+SDXL_RESOLUTION = 1024  # SDXL's native side: the default training and preview size on an SDXL checkpoint
+OPENPOSE_WANTED = {"sd1": "control_v11p_sd15_openpose", "sd2": "an SD2.1 openpose ControlNet",
+                   "sdxl": "an SDXL openpose ControlNet (thibaud_xl_openpose, or xinsir's controlnet-openpose-sdxl-1.0)"}
 
 
 def _modules():
@@ -65,18 +72,74 @@ def refusal() -> str | None:
                 "Turn FP8 off, reload the checkpoint, and train again.")
     model = shared.sd_model
     if model is None:
-        return "No checkpoint is loaded. Pick an SD1.x or SD2.x checkpoint at the top of the WebUI."
-    if getattr(model, "is_sdxl", False) or getattr(model, "is_sd3", False):
-        kind = "SD3" if getattr(model, "is_sd3", False) else "SDXL"
-        return (f"The loaded checkpoint is {kind}; InterInv trains SD1.x and SD2.x checkpoints only for now. "
-                "Load an SD1.5 or SD2.x checkpoint and train again.")
+        return "No checkpoint is loaded. Pick an SD1.x, SD2.x or SDXL checkpoint at the top of the WebUI."
+    if getattr(model, "is_sd3", False):
+        return ("The loaded checkpoint is SD3, which InterInv cannot train. Load an SD1.x, SD2.x or SDXL checkpoint "
+                "and train again.")
+    if getattr(model, "is_sdxl", False):
+        return _sdxl_refusal(model)
+    return None
+
+
+def _sdxl_refusal(model) -> str | None:
+    """Why an SDXL-family checkpoint cannot be trained on (the refiner, inpainting models); None for a base model."""
+    if len(_text_embedders(model)) != len(ENCODERS["sdxl"]):  # the refiner conditions on CLIP-G alone
+        return ("The loaded checkpoint is the SDXL refiner: it has only the CLIP-G text encoder (no CLIP-L) and "
+                "conditions on an aesthetic score, so SDXL words cannot be trained on it. Load the SDXL base "
+                "checkpoint, or a model made from it (Pony, Illustrious, NoobAI), and train again.")
+    if getattr(model, "is_sdxl_inpaint", False):
+        return ("The loaded checkpoint is an SDXL inpainting model: its UNet takes 9 input channels (latents, mask "
+                "and masked image), which training cannot feed. Load the SDXL base checkpoint, or another SDXL "
+                "text-to-image model, and train again; the trained files load in the inpainting model as well.")
     return None
 
 
 def loaded_family() -> str:
-    """The family of the checkpoint the WebUI has loaded: "sd1" or "sd2"."""
-    shared, _, _ = _modules()
-    return check_family("sd2" if getattr(shared.sd_model, "is_sd2", False) else "sd1", "the loaded checkpoint")
+    """The family of the checkpoint the WebUI has loaded: "sd1", "sd2" or "sdxl"."""
+    model = _modules()[0].sd_model
+    family = "sdxl" if getattr(model, "is_sdxl", False) else "sd2" if getattr(model, "is_sd2", False) else "sd1"
+    return check_family(family, "the loaded checkpoint")
+
+
+def default_resolution() -> int:
+    """The training side the loaded checkpoint's family is made for: 1024 on SDXL, else TrainConfig's."""
+    from ..config import TrainConfig
+
+    model = _modules()[0].sd_model
+    return SDXL_RESOLUTION if getattr(model, "is_sdxl", False) else TrainConfig().resolution
+
+
+def _text_embedders(model) -> list:
+    """SDXL: the conditioner's text embedders as the WebUI's hijack wrapped them (CLIP-L, then CLIP-G)."""
+    return [embedder for embedder in model.conditioner.embedders if hasattr(embedder, "tokenize_line")]
+
+
+def prompt_encoders(model, family: str) -> dict[str, Any]:
+    """Encoder key -> the WebUI's prompt wrapper of that text encoder (its chunking, embedding splice, emphasis)."""
+    if family == "sdxl":
+        return dict(zip(ENCODERS["sdxl"], _text_embedders(model), strict=True))
+    return {ENCODERS[family][0]: model.cond_stage_model}
+
+
+def size_conditioning(sizes: Sequence[ImageSize], dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
+    """sgm's size inputs, one row per prompt: original and target (height, width), crop (top, left)."""
+    columns = {"original_size_as_tuple": [s.original for s in sizes], "crop_coords_top_left": [s.crop_top_left for s in sizes],
+               "target_size_as_tuple": [s.target for s in sizes]}
+    return {key: torch.tensor(rows, dtype=dtype, device=device) for key, rows in columns.items()}
+
+
+@contextlib.contextmanager
+def with_gradients(conditioner) -> Iterator[None]:
+    """GeneralConditioner.forward without its no_grad: every embedder marked trainable while the block runs, and
+    without caption dropout (ucg_rate 0, as the WebUI's get_learned_conditioning sets it)."""
+    flags = [(embedder, embedder.is_trainable) for embedder in conditioner.embedders]
+    try:
+        for embedder, _ in flags:
+            embedder.is_trainable, embedder.ucg_rate = True, 0.0
+        yield
+    finally:
+        for embedder, flag in flags:
+            embedder.is_trainable = flag
 
 
 # --- what the shells use of the WebUI: its options, its progress state and its queue ----------------------------
@@ -214,27 +277,29 @@ class TrainingWords:
 class A1111Host:
     """`shared.sd_model` as an InterInv host; construct it inside the WebUI's queue lock."""
 
-    def __init__(self, preview_size: int = 512):
+    def __init__(self, preview_size: int | None = None):
         problem = refusal()
         if problem:
             raise InterInvError(problem)
         shared, devices, _ = _modules()
         self.sd_model = shared.sd_model
         self.family = loaded_family()
-        self.encoder_key = ENCODERS[self.family][0]
+        self._encoders = prompt_encoders(self.sd_model, self.family)
         self.device = torch.device(devices.device)
-        self.embedding_dims = {self.encoder_key: int(self._clip.encode_embedding_init_text(",", 1).shape[1])}
+        self.embedding_dims = {key: int(encoder.encode_embedding_init_text(",", 1).shape[1])
+                               for key, encoder in self._encoders.items()}
         self.prediction_type = "v_prediction" if self.sd_model.parameterization == "v" else "epsilon"
         self.alphas_cumprod = self.sd_model.alphas_cumprod.detach().float().cpu()
         info = getattr(self.sd_model, "sd_checkpoint_info", None)
         self.model_name = f"{info.model_name} [{info.shorthash}]" if info is not None else type(self.sd_model).__name__
         self.grad_scaling = self.device.type == "cuda" and devices.dtype_unet == torch.float16
-        self.preview_size = preview_size  # side of generated images when no size is given
+        self.preview_size = preview_size or default_resolution()  # side of generated images when no size is given
         self._words = TrainingWords(self._hijack.embedding_db)
 
     @property
-    def _clip(self):
-        return self.sd_model.cond_stage_model
+    def _prompt(self):
+        """The first text encoder's wrapper: its tokenize_line places the words (every encoder chunks alike)."""
+        return next(iter(self._encoders.values()))
 
     @property
     def _hijack(self):
@@ -257,22 +322,28 @@ class A1111Host:
     # --- text: A1111's own embedding mechanism -------------------------------------------------
     def token_rows(self, words: Sequence[str]) -> dict[str, list[torch.Tensor]]:
         with torch.no_grad():
-            rows = [self._clip.encode_embedding_init_text(word, MAX_INIT_TOKENS).detach().float().cpu() for word in words]
-        return {self.encoder_key: rows}
+            return {key: [encoder.encode_embedding_init_text(word, MAX_INIT_TOKENS).detach().float().cpu() for word in words]
+                    for key, encoder in self._encoders.items()}
 
-    def _register(self, name: str, vec: torch.Tensor | None, count: int) -> None:
-        """An in-memory Embedding under `name` whose `vec` is ours (zeros until a vector is given)."""
+    def _register(self, name: str, vectors: Mapping[str, torch.Tensor] | None, count: int) -> None:
+        """An in-memory Embedding under `name` whose `vec` is ours (zeros until vectors are given).
+
+        Its vec is what A1111 v1.10.1 loads from a file: one tensor for SD1/SD2, and on SDXL the dict
+        {"clip_l", "clip_g"}, from which each encoder's EmbeddingsWithFixes takes its own key.
+        """
         from modules.textual_inversion.textual_inversion import Embedding
 
         embedding = self._words.embeddings.get(name)
-        if vec is None and (embedding is None or embedding.vec.shape[0] != count):
-            vec = torch.zeros(count, self.embedding_dims[self.encoder_key])
+        if vectors is None and (embedding is None or embedding.vectors != count):
+            vectors = {key: torch.zeros(count, dim) for key, dim in self.embedding_dims.items()}
         if embedding is None:
             embedding = self._words.embeddings[name] = Embedding(None, name)
-            self._words.ids[name] = self._clip.tokenize([name])[0]
-        if vec is not None:
-            embedding.vec = vec.to(self.device)
-        embedding.vectors, embedding.shape = int(embedding.vec.shape[0]), int(embedding.vec.shape[1])
+            self._words.ids[name] = self._prompt.tokenize([name])[0]
+        if vectors is not None:
+            on_device = {key: vectors[key].to(self.device) for key in self.embedding_dims}
+            embedding.vec = on_device if self.family == "sdxl" else next(iter(on_device.values()))
+            embedding.vectors = int(next(iter(on_device.values())).shape[0])
+        embedding.shape = sum(self.embedding_dims.values())  # A1111's width: 2048 on SDXL (768 + 1280)
 
     def _unregister(self) -> None:
         self._words.embeddings.clear()
@@ -282,7 +353,7 @@ class A1111Host:
         for name, count in words.items():
             self._register(name, None, count)
         with self.with_training_words():
-            chunks, _ = self._clip.tokenize_line(prompt)
+            chunks, _ = self._prompt.tokenize_line(prompt)
         positions: dict[str, list[int]] = {}
         start = 0
         for chunk in chunks:
@@ -293,12 +364,22 @@ class A1111Host:
             start += len(chunk.tokens)
         return positions
 
-    def encode_prompts(self, prompts: Sequence[str], vectors: Vectors,
-                       sizes: Sequence[ImageSize] | None = None) -> torch.Tensor:
-        for name, per_encoder in vectors.items():
-            self._register(name, per_encoder[self.encoder_key], per_encoder[self.encoder_key].shape[0])
+    def encode_prompts(self, prompts: Sequence[str], vectors: Vectors, sizes: Sequence[ImageSize] | None = None) -> Any:
+        """SD1/SD2: the prompt wrapper's [B, 77k, D]; SDXL: {"crossattn", "vector"}, its vector from `sizes`."""
+        self._register_all(vectors)
         with self._autocast(), self.with_training_words():
-            return self._clip(list(prompts))
+            if self.family != "sdxl":
+                return self._prompt(list(prompts))
+            side = (self.preview_size, self.preview_size)
+            sizes = sizes or [ImageSize(original=side, target=side)] * len(prompts)
+            batch = {"txt": list(prompts), **size_conditioning(sizes, _modules()[1].dtype_inference, self.device)}
+            with with_gradients(self.sd_model.conditioner):
+                # {"crossattn": [B, 77k, 768 + 1280] (CLIP-L, CLIP-G), "vector": [B, 1280 + 3 * 512] (pooled, sizes)}
+                return self.sd_model.conditioner(batch)
+
+    def _register_all(self, vectors: Vectors) -> None:
+        for name, per_encoder in vectors.items():
+            self._register(name, per_encoder, next(iter(per_encoder.values())).shape[0])
 
     # --- images and the UNet ---------------------------------------------------------------------
     def encode_images(self, images: Sequence[Image.Image], size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -308,10 +389,29 @@ class A1111Host:
         _, devices, _ = _modules()
         scale = float(self.sd_model.scale_factor)
         with devices.autocast():
-            posterior = self.sd_model.encode_first_stage(pixels.to(self.device, devices.dtype_vae))
+            pixels = pixels.to(self.device, devices.dtype_vae)
+            if self.family == "sdxl":
+                mean, std = self._sdxl_posterior(pixels)
+                return mean * scale, std * scale
+            posterior = self.sd_model.encode_first_stage(pixels)
             std = posterior.std * scale
             posterior.std = 0  # A1111's "deterministic" latents: the encoding is the scaled mean
             return self.sd_model.get_first_stage_encoding(posterior), std
+
+    def _sdxl_posterior(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """sgm's encode_first_stage returns a scaled *sample*; the posterior's moments are read off its quant_conv."""
+        moments = []
+        handle = self.sd_model.first_stage_model.quant_conv.register_forward_hook(lambda _m, _i, out: moments.append(out))
+        try:
+            self.sd_model.encode_first_stage(pixels)
+        finally:
+            handle.remove()
+        if not torch.isfinite(moments[-1]).all():  # the WebUI's own NaN retry lives in processing, not here
+            raise InterInvError("The VAE encoded the training images to NaN: SDXL's original VAE overflows in half "
+                                "precision. Start the WebUI with --no-half-vae (or choose the fp16-fix SDXL VAE in "
+                                "Settings > VAE) and train again.")
+        mean, logvar = torch.chunk(moments[-1], 2, dim=1)
+        return mean, torch.exp(0.5 * logvar.clamp(-30.0, 20.0))  # DiagonalGaussianDistribution's clamp
 
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
         with self._autocast():
@@ -388,8 +488,7 @@ class A1111Host:
         from modules import errors, processing
 
         shared, _, _ = _modules()
-        for name, per_encoder in (vectors or {}).items():
-            self._register(name, per_encoder[self.encoder_key].detach(), per_encoder[self.encoder_key].shape[0])
+        self._register_all({name: {k: v.detach() for k, v in per_encoder.items()} for name, per_encoder in (vectors or {}).items()})
         width, height = size or (self.preview_size, self.preview_size)
         p = processing.StableDiffusionProcessingTxt2Img(
             sd_model=self.sd_model, prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
@@ -500,10 +599,13 @@ def controlnet_missing(family: str) -> str | None:
     if code is None:
         return ("Stage-1 synthesis needs the sd-webui-controlnet extension. Install it from Extensions > Available "
                 "(or https://github.com/Mikubill/sd-webui-controlnet), restart, or choose the crop fallback.")
-    if openpose_model(code.get_models(), family) is None:
-        wanted = "control_v11p_sd15_openpose" if family == "sd1" else "an SD2.1 openpose ControlNet"
-        return (f"No openpose ControlNet model for {family} was found. Download {wanted} into models/ControlNet, "
-                "press refresh in the ControlNet panel, or choose the crop fallback.")
+    models = code.get_models()
+    if openpose_model(models, family) is None:
+        others = [m for m in models if OPENPOSE in m.lower()]
+        found = (f" The openpose models installed ({', '.join(others)}) are made for another family and do not work "
+                 f"on a {family} checkpoint." if others else "")
+        return (f"No openpose ControlNet model for {family} was found.{found} Download {OPENPOSE_WANTED[family]} into "
+                "models/ControlNet, press refresh in the ControlNet panel, or choose the crop fallback.")
     return None
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import torch
+import torch.utils.checkpoint
 from PIL import Image
 
 from ..compat import diffusers_load_kwargs
@@ -21,6 +22,7 @@ from .base import ImageSize, Vectors
 from .images import encode_in_batches
 
 PLACEHOLDER_TEXT = "*"  # any in-vocabulary token; its embedding is replaced before use
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # owner/name; anything else that is not on disk is a wrong path
 OPENPOSE_EXAMPLES = {"sd1": "lllyasviel/control_v11p_sd15_openpose", "sdxl": "xinsir/controlnet-openpose-sdxl-1.0"}
 RENDER_PIXELS = 64 * 64 * 64  # pixels per pipeline call of generate_batch: 64 world images, one 512 px image
 
@@ -73,6 +75,17 @@ def text_encoders(pipe, family: str | None, source: str) -> tuple[str, list[Text
                     TextEncoder(keys[1], pipe.tokenizer_2, pipe.text_encoder_2)]
 
 
+def _pool_at_eos(encoder: TextEncoder) -> None:
+    """Make the pooled embedding come from the EOS token, as it does in training, A1111 and ComfyUI.
+
+    transformers pools CLIP at the highest token id when the config has the legacy eos_token_id 2 (configs
+    converted before transformers 4.31, SDXL base's among them); once a word is loaded, its id is the highest.
+    Prompts without loaded words pool at the EOS token either way."""
+    text_model = getattr(encoder.model, "text_model", None)
+    if getattr(text_model, "eos_token_id", None) == 2:
+        text_model.eos_token_id = encoder.tokenizer.eos_token_id
+
+
 class DiffusersHost:
     """A StableDiffusionPipeline or StableDiffusionXLPipeline (and optionally an openpose ControlNet) as a host."""
 
@@ -94,6 +107,8 @@ class DiffusersHost:
         self.controlnet = controlnet
         self.model_name = model_name or type(pipe).__name__
         self.family, self._encoders = text_encoders(pipe, family, self.model_name)
+        if self.family == "sdxl":
+            _pool_at_eos(self._encoders[-1])
         self.embedding_dims = {enc.key: enc.table.shape[1] for enc in self._encoders}
         self.gradient_checkpointing = gradient_checkpointing  # of the frozen UNet, during training() only
         self.prediction_type = pipe.scheduler.config.get("prediction_type", "epsilon")
@@ -101,6 +116,7 @@ class DiffusersHost:
         self._latent_factor = 2 ** (len(pipe.vae.config.block_out_channels) - 1)  # image side / latent side
         self._splice_args: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._control_pipe = None
+        self._probe_modules: dict[torch.nn.Module, list[torch.nn.Module]] = {}
         pipe.to(self.device)
         pipe.set_progress_bar_config(disable=True)
         for encoder in self._encoders:
@@ -194,7 +210,10 @@ class DiffusersHost:
 
     def _posterior(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         vae, scale = self.pipe.vae, self.pipe.vae.config.scaling_factor
-        posterior = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist
+        # SDXL's VAE gives inf/NaN latents in fp16 (its config says force_upcast); the pipeline decodes in fp32 too
+        overflows = self.family == "sdxl" and vae.dtype == torch.float16 and vae.config.get("force_upcast", False)
+        with _in_fp32(vae) if overflows else contextlib.nullcontext():
+            posterior = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist
         return posterior.mean * scale, posterior.std * scale
 
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | SdxlCond) -> torch.Tensor:
@@ -233,7 +252,7 @@ class DiffusersHost:
                 module.requires_grad_(False).eval()
             unet.set_attn_processor(AttnProcessor2_0())
             if self.gradient_checkpointing:  # recompute activations in backward: the input gradients need them
-                unet.enable_gradient_checkpointing()
+                unet.enable_gradient_checkpointing(self._checkpoint_unless_probed)
             yield
         finally:
             if not checkpointing:
@@ -243,6 +262,20 @@ class DiffusersHost:
                 param.requires_grad_(flag)
             for module, mode in modes:
                 module.training = mode
+
+    def _checkpoint_unless_probed(self, block, *args):
+        """Recompute a UNet block's activations in the backward pass, except in a block where an attention probe
+        hooks a layer: the probe's hooks are gone by then, so the recomputation would not repeat the forward."""
+        if any(module._forward_hooks for module in self._probe_points(block)):
+            return block(*args)
+        return torch.utils.checkpoint.checkpoint(block.__call__, *args, use_reentrant=False)
+
+    def _probe_points(self, block) -> list[torch.nn.Module]:
+        """The to_q/to_k modules of the attn2 layers inside a block (what AttentionProbe hooks), found once."""
+        if block not in self._probe_modules:
+            self._probe_modules[block] = [getattr(module, part) for name, module in block.named_modules()
+                                          if name.endswith("attn2") for part in ("to_q", "to_k")]
+        return self._probe_modules[block]
 
     def _autocast(self):
         if self.dtype == torch.float32:
@@ -347,6 +380,17 @@ class DiffusersHost:
         return names
 
 
+@contextlib.contextmanager
+def _in_fp32(module: torch.nn.Module) -> Iterator[None]:
+    """The module's weights in fp32 while inside, back in their dtype afterwards."""
+    dtype = next(module.parameters()).dtype
+    module.to(torch.float32)
+    try:
+        yield
+    finally:
+        module.to(dtype)
+
+
 def _block_sizes(unet, latent_size: tuple[int, int]) -> dict[str, tuple[int, int]]:
     """Spatial size at each down/mid/up block of a UNet2DConditionModel for a latent size."""
     h, w = latent_size
@@ -390,7 +434,7 @@ def load_host(
             if not path.is_file():
                 raise InterInvError(f"Model file '{path}' does not exist. Check the --model path.")
             pipe = _single_file_pipeline_class(path).from_single_file(str(path), config=config, torch_dtype=dtype)
-        elif os.sep in model or model.startswith("."):
+        elif not HUB_ID.fullmatch(model):
             raise InterInvError(f"Model folder '{model}' does not exist. Check the --model path.")
         else:
             pipe = _from_pretrained(model, dtype)

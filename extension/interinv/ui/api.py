@@ -196,7 +196,9 @@ def spec_from_body(body) -> jobs.TrainSpec:
     folder_exemplars, folder_poses = _folder(body)
     singles = _stage1(body, uploads)
     try:
-        config = config_from_dict({**_object(body, "config"), "name": name}, "config")
+        # the loaded checkpoint's family sets the default side (1024 on SDXL); the request's own value wins
+        config = config_from_dict({"resolution": webui.default_resolution(), **_object(body, "config"), "name": name},
+                                  "config")
     except InterInvError as exc:
         raise FieldError("config", str(exc)) from exc
     source = body.get("stage1_source", "upload" if any(singles.values()) else "controlnet")

@@ -37,7 +37,7 @@ def _spec(name, subject1, subject2, exemplars, folder, poses, source, per_subjec
     check_slug(name)
     if resume:
         return jobs.resume_spec(name)
-    config = TrainConfig(name=name, resolution=int(resolution or DEFAULTS.resolution))
+    config = TrainConfig(name=name, resolution=int(resolution or family_resolution()))
     if not (subject1 or "").strip() or not (subject2 or "").strip():
         raise InterInvError("Type the two subject words, e.g. 'man' and 'woman'.")
     config.stage1.steps, config.stage2.steps = int(steps1), int(steps2)
@@ -104,6 +104,24 @@ def source_note(source: str):
             gr.update(visible=not own), gr.update(visible=value == "controlnet"))
 
 
+def family_resolution() -> int:
+    """The Resolution field's value when the page loads: the loaded checkpoint's family's side (1024 on SDXL)."""
+    from ..hosts.a1111_host import default_resolution
+
+    return default_resolution()
+
+
+def family_note() -> str:
+    """What an SDXL checkpoint changes, shown when the page loads on one; empty on SD1/SD2."""
+    from ..hosts.a1111_host import loaded_family, refusal
+
+    if refusal() is not None or loaded_family() != "sdxl":
+        return ""
+    return _message("note", "SDXL checkpoint: training runs at 1024 px, and stage-1 images use an SDXL openpose "
+                            "ControlNet. It needs much more VRAM than SD1.5: see docs/benchmarks.md for the peak "
+                            "measured at 1024 px, and lower the resolution if the GPU runs out of memory.")
+
+
 def interrupt_running() -> str:
     running = [t for t in jobs.all_tasks() if t.status == "running"]
     for task in running:
@@ -118,6 +136,8 @@ def build(host_factory=None, refusal: str | None = None):
     with gr.Blocks(analytics_enabled=False) as blocks:
         if refusal:
             gr.HTML(_message("refusal", refusal), elem_id=f"{ELEM}_refusal")
+        # callables: gradio evaluates them again at each page load, so they follow the checkpoint loaded then
+        gr.HTML(value=family_note, elem_id=f"{ELEM}_family_note")
         with gr.Row():
             with gr.Column():
                 name = gr.Textbox(label="Name (trigger words become <name>_p1, <name>_r, <name>_p2)", elem_id=f"{ELEM}_name")
@@ -147,7 +167,7 @@ def build(host_factory=None, refusal: str | None = None):
                 with gr.Row():
                     steps1 = gr.Number(label="Stage 1 steps", value=DEFAULTS.stage1.steps, precision=0, elem_id=f"{ELEM}_steps1")
                     steps2 = gr.Number(label="Stage 2 steps", value=DEFAULTS.stage2.steps, precision=0, elem_id=f"{ELEM}_steps2")
-                    resolution = gr.Number(label="Resolution", value=DEFAULTS.resolution, precision=0,
+                    resolution = gr.Number(label="Resolution", value=family_resolution, precision=0,
                                            elem_id=f"{ELEM}_resolution")
                     preview_every = gr.Number(label="Preview every N steps (0: none)", value=100, precision=0,
                                               elem_id=f"{ELEM}_preview_every")

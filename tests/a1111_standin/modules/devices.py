@@ -8,6 +8,7 @@ device = torch.device("cpu")
 dtype = torch.float32
 dtype_vae = torch.float32
 dtype_unet = torch.float32
+dtype_inference = torch.float32  # what sd_models_xl builds the size conditioning in
 unet_needs_upcast = False
 fp8 = False  # True when opts.fp8_storage stores Linear/Conv weights in float8
 

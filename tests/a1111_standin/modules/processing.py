@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from modules import devices, shared
+from modules import devices, prompt_parser, shared
 
 opt_f = 8  # latent factor A1111 assumes
 opt_C = 4
@@ -69,6 +69,13 @@ class StableDiffusionProcessingTxt2Img:
         self.closed = True
 
 
+def _cat_conditioning(uncond, cond):
+    """One batch of both conditionings: tensors (SD1/SD2) or SDXL's {"crossattn", "vector"} dicts."""
+    if isinstance(cond, dict):
+        return {key: torch.cat([uncond[key], cond[key]]) for key in cond}
+    return torch.cat([uncond, cond])
+
+
 def process_images(p):
     """Counts the job in shared.state (job_count only when begin() left it at -1; sampling_* always) and in the
     console's total progress bar, then samples."""
@@ -88,14 +95,16 @@ def process_images(p):
     alphas = model.alphas_cumprod.float().cpu()
     timesteps = torch.linspace(len(alphas) - 1, 0, p.steps).long()
     with torch.no_grad(), devices.autocast():
-        cond = model.get_learned_conditioning([p.prompt])
-        uncond = model.get_learned_conditioning([p.negative_prompt])
+        cond = model.get_learned_conditioning(prompt_parser.SdConditioning([p.prompt], width=p.width, height=p.height))
+        uncond = model.get_learned_conditioning(prompt_parser.SdConditioning(
+            [p.negative_prompt], is_negative_prompt=True, width=p.width, height=p.height))
+        both = _cat_conditioning(uncond, cond)
         x = torch.randn((1, opt_C, p.height // opt_f, p.width // opt_f), generator=generator).to(devices.device)
         for index, t in enumerate(timesteps):
             a = alphas[t]
             a_prev = alphas[timesteps[index + 1]] if index + 1 < len(timesteps) else torch.tensor(1.0)
             batch_t = torch.full((2,), int(t), dtype=torch.long, device=devices.device)
-            out = model.apply_model(torch.cat([x, x]), batch_t, torch.cat([uncond, cond]))
+            out = model.apply_model(torch.cat([x, x]), batch_t, both)
             out_u, out_c = out.chunk(2)
             out = out_u + p.cfg_scale * (out_c - out_u)
             if model.parameterization == "v":

@@ -65,6 +65,11 @@ def _default_options():
         "control_net_unit_count": OptionInfo(3),
         "samples_format": OptionInfo("png"),
         "multiple_tqdm": OptionInfo(True),
+        "sdxl_crop_top": OptionInfo(0),
+        "sdxl_crop_left": OptionInfo(0),
+        "sdxl_refiner_low_aesthetic_score": OptionInfo(2.5),
+        "sdxl_refiner_high_aesthetic_score": OptionInfo(6.0),
+        "sdxl_clip_l_skip": OptionInfo(False),
     })
 
 
