@@ -300,3 +300,18 @@ def test_the_default_side_is_1024_on_sdxl_and_stays_512_on_sd1(sdxl, tmp_path):
     assert default_resolution() == 1024 and A1111Host().preview_size == 1024
     boot(tmp_path / "sd1")
     assert default_resolution() == 512 and A1111Host().preview_size == 512
+
+
+def test_an_sdxl_pt_file_is_the_clip_l_clip_g_dict_that_the_webui_and_our_reader_load(sdxl, tmp_path):
+    from modules import sd_hijack
+
+    from interinv.formats.embedding_files import read_embedding, write_a1111_pt
+
+    vectors = {key: torch.randn(2, dim) for key, dim in SDXL_TINY_WIDTHS.items()}
+    path = write_a1111_pt(sdxl["data_dir"] / "embeddings" / "zq_pt.pt", vectors, "sdxl", 5, "tiny-sdxl")
+    db = sd_hijack.model_hijack.embedding_db
+    db.load_textual_inversion_embeddings(force_reload=True)
+    assert not db.load_errors and db.word_embeddings["zq_pt"].shape == WIDTH
+    assert all(torch.equal(db.word_embeddings["zq_pt"].vec[key].cpu(), vectors[key]) for key in vectors)
+    read = read_embedding(path)
+    assert read.format == "sdxl" and all(torch.equal(read.tensors[key], vectors[key]) for key in vectors)
