@@ -90,7 +90,7 @@ def test_the_interactions_menu_lists_what_is_installed_when_the_api_needs_creden
         urllib.request.urlopen(page + "interinv/v1/interactions", timeout=30)
     dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                           "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-                          "--virtual-time-budget=60000", "--dump-dom", page],
+                          "--virtual-time-budget=300000", "--dump-dom", page],
                          capture_output=True, text=True, timeout=120).stdout
     found = re.search(r'data-result="([^"]*)"', dom)
     assert refused.value.code == 401 and found, dom[-2000:]
