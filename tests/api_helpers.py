@@ -4,8 +4,7 @@ import base64
 import time
 from pathlib import Path
 
-import a1111_standin  # noqa: F401  (puts the stand-in's `modules` on sys.path)
-from standin import a1111_host
+from webui_standin import host as webui_host
 
 TINY = {"resolution": 64, "stage1": {"steps": 2, "batch_size": 2, "save_every": 1},
         "stage2": {"steps": 2, "batch_size": 2, "save_every": 1}}
@@ -24,7 +23,7 @@ def client(auth=None):
 
     shared.cmd_opts.api_auth = auth
     app = FastAPI()
-    api.register(app, host_factory=a1111_host)
+    api.register(app, host_factory=webui_host)
     return TestClient(app)
 
 

@@ -9,10 +9,11 @@ import a1111_standin  # noqa: F401  (puts the stand-in's `modules` on sys.path)
 from api_helpers import body, client, wait
 from standin import a1111_host as host
 from standin import boot, demo, tiny_config  # noqa: F401  (fixtures)
+from test_a1111_host import StopAfter, request
 from test_tab import LABEL, click, form
 
 from interinv.engine.run import TrainRequest, run
-from interinv.errors import InterInvError
+from interinv.errors import InterInvError, TrainingInterrupted
 from interinv.hosts.base import ImageSize
 from interinv.job import Job
 from interinv.testing import SDXL_TINY_WIDTHS, tiny_sdxl_pipeline
@@ -76,6 +77,19 @@ def test_both_stages_train_on_sdxl_and_the_clip_l_clip_g_files_load_and_work_at_
     for key in SDXL_TINY_WIDTHS:
         assert torch.allclose(rows[key][0, first:first + file[key].shape[0]], file[key])
     assert all(torch.equal(weights[k], v) for k, v in sdxl["model"].state_dict().items())
+
+
+def test_an_interrupted_sdxl_job_resumes_both_encoders_vectors_bitwise(sdxl, demo):
+    out = sdxl["data_dir"] / "interinv" / "demo_kneel"
+    straight = run(host(), request(demo, sdxl["data_dir"] / "straight", tiny_config(steps=3)), Job()).manifest.parent
+    with pytest.raises(TrainingInterrupted):
+        run(host(), request(demo, out, tiny_config(steps=3)), StopAfter(1))
+    resumed = StopAfter(10**6)
+    run(host(), request(demo, out, tiny_config(steps=3), resume=True), resumed)
+    assert resumed.seen == 2 + 3  # stage 1 from step 2, then all of stage 2
+    for role in ("p1", "r", "p2"):
+        a, b = (load_file(str(folder / f"demo_kneel_{role}.safetensors")) for folder in (straight, out))
+        assert a.keys() == b.keys() == set(SDXL_TINY_WIDTHS) and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_the_conditioning_is_the_webuis_own_and_gradients_reach_only_both_encoders_vectors(sdxl):
@@ -178,6 +192,15 @@ def test_latents_are_the_posterior_mean_and_std_not_sgms_sample(sdxl):
     assert not torch.equal(samples[0], samples[1])  # why the host reads the moments instead
 
 
+def test_a_vae_that_overflows_in_half_precision_is_reported_with_the_fix(sdxl):
+    from PIL import Image
+
+    overflow = sdxl["model"].first_stage_model.quant_conv.register_forward_hook(lambda _m, _i, out: out * float("inf"))
+    with pytest.raises(InterInvError, match="VAE encoded the training images to NaN.*--no-half-vae"):
+        host().encode_images([Image.new("RGB", (64, 64))], (64, 64))
+    overflow.remove()
+
+
 def test_cross_attention_layers_have_measured_sizes_on_sdxl(sdxl):
     layers = host().cross_attention_layers((8, 8))
     assert layers and all(hasattr(layer.module, "heads") and hasattr(layer.module, "scale") for layer in layers)
@@ -277,3 +300,18 @@ def test_the_default_side_is_1024_on_sdxl_and_stays_512_on_sd1(sdxl, tmp_path):
     assert default_resolution() == 1024 and A1111Host().preview_size == 1024
     boot(tmp_path / "sd1")
     assert default_resolution() == 512 and A1111Host().preview_size == 512
+
+
+def test_an_sdxl_pt_file_is_the_clip_l_clip_g_dict_that_the_webui_and_our_reader_load(sdxl, tmp_path):
+    from modules import sd_hijack
+
+    from interinv.formats.embedding_files import read_embedding, write_a1111_pt
+
+    vectors = {key: torch.randn(2, dim) for key, dim in SDXL_TINY_WIDTHS.items()}
+    path = write_a1111_pt(sdxl["data_dir"] / "embeddings" / "zq_pt.pt", vectors, "sdxl", 5, "tiny-sdxl")
+    db = sd_hijack.model_hijack.embedding_db
+    db.load_textual_inversion_embeddings(force_reload=True)
+    assert not db.load_errors and db.word_embeddings["zq_pt"].shape == WIDTH
+    assert all(torch.equal(db.word_embeddings["zq_pt"].vec[key].cpu(), vectors[key]) for key in vectors)
+    read = read_embedding(path)
+    assert read.format == "sdxl" and all(torch.equal(read.tensors[key], vectors[key]) for key in vectors)

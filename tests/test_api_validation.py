@@ -3,10 +3,9 @@ name alone; no upload folder left behind."""
 
 import pytest
 
-import a1111_standin  # noqa: F401  (puts the stand-in's `modules` on sys.path)
 from api_helpers import body, client, wait
-from standin import demo, webui  # noqa: F401  (fixtures)
 from task_helpers import interrupted_at
+from webui_standin import demo, webui  # noqa: F401  (fixtures)
 
 from interinv.ui import jobs
 

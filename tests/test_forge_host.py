@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import forge_standin  # noqa: F401  (puts the stand-in's `modules` and `backend` on sys.path)
-from forge_webui import OPENPOSE, boot, demo, forge, forge_host  # noqa: F401  (fixtures)
+from forge_webui import OPENPOSE, boot, demo, forge_host, webui  # noqa: F401  (fixtures)
 
 from interinv.config import TrainConfig
 from interinv.engine.run import TrainRequest, run
@@ -31,21 +31,21 @@ def weights(model):
             for owner in module.modules() for name, tensor in owner._parameters.items() if tensor is not None]
 
 
-def test_trains_both_stages_on_inference_tensors_and_every_database_loads_the_files(forge, demo):
+def test_trains_both_stages_on_inference_tensors_and_every_database_loads_the_files(webui, demo):
     from fastapi import FastAPI
 
-    from interinv.hosts import forge_host as adapter
+    from interinv.ui import entry
     from modules import call_queue, processing, ui_extra_networks_textual_inversion
     from modules.api.api import Api
 
     app = FastAPI()
-    api = Api(app, call_queue.queue_lock)
-    adapter.remember_api(app)
-    model = forge["model"]
+    api = Api(app, call_queue.queue_lock)  # what --api makes before the app_started callbacks run
+    entry.app_started(None, app)
+    model = webui["model"]
     before = [(owner, name, tensor) for owner, name, tensor in weights(model)]
     assert all(tensor.is_inference() for _, _, tensor in before)  # as Forge's loader leaves them
     host = forge_host()
-    out, work = forge["data_dir"] / "embeddings" / "interactions" / "demo_kneel", forge["data_dir"] / "interinv" / "work"
+    out, work = webui["data_dir"] / "embeddings" / "interactions" / "demo_kneel", webui["data_dir"] / "interinv" / "work"
     outcome = run(host, request(demo, out, tiny_config(), work=work), Job())
     files = sorted(p.name for p in out.glob("*.safetensors"))
     assert len(files) == 3 and set(outcome.words) == {"p1", "r", "p2"}
@@ -62,7 +62,7 @@ def test_trains_both_stages_on_inference_tensors_and_every_database_loads_the_fi
     assert r_word in processing.process_images(p).infotexts[0].split("TI: ")[1]
 
 
-def test_a_txt2img_right_after_the_install_uses_the_file_even_for_a_cached_prompt(forge):
+def test_a_txt2img_right_after_the_install_uses_the_file_even_for_a_cached_prompt(webui):
     import safetensors.torch
 
     from modules import processing
@@ -72,13 +72,13 @@ def test_a_txt2img_right_after_the_install_uses_the_file_even_for_a_cached_promp
     txt2img = lambda: processing.process_images(processing.StableDiffusionProcessingTxt2Img(  # noqa: E731
         prompt=prompt, steps=2, width=64, height=64, seed=1)).infotexts[0]
     assert "TI:" not in txt2img()  # not a word yet; Forge caches this conditioning by the prompt's text
-    path = forge["data_dir"] / "embeddings" / "copied_r.safetensors"
+    path = webui["data_dir"] / "embeddings" / "copied_r.safetensors"
     safetensors.torch.save_file({"clip_l": torch.randn(2, host.embedding_dims["clip_l"])}, str(path))
     assert host.install_embeddings([str(path)]) == ["copied_r"]
     assert "TI: copied_r" in txt2img()
 
 
-def test_gradients_reach_only_the_vectors(forge):
+def test_gradients_reach_only_the_vectors(webui):
     host = forge_host()
     vec = torch.randn(2, host.embedding_dims["clip_l"], requires_grad=True)
     with host.training():
@@ -86,12 +86,12 @@ def test_gradients_reach_only_the_vectors(forge):
         cond = host.encode_prompts(["a man rel_x a woman"], {"rel_x": {"clip_l": vec}})
         x = torch.randn(1, 4, 8, 8)
         host.predict(x, torch.tensor([500]), cond).square().mean().backward()
-        params = [p for _, _, p in weights(forge["model"])]
+        params = [p for _, _, p in weights(webui["model"])]
         assert all(not p.requires_grad and p.grad is None for p in params)
     assert vec.grad is not None and vec.grad.abs().sum() > 0
 
 
-def test_a_backward_that_misses_the_vectors_stops_training_by_name(forge):
+def test_a_backward_that_misses_the_vectors_stops_training_by_name(webui):
     host = forge_host()
     vec = torch.randn(1, host.embedding_dims["clip_l"], requires_grad=True)
     host.token_positions("rel_z", {"rel_z": 1})
@@ -102,7 +102,7 @@ def test_a_backward_that_misses_the_vectors_stops_training_by_name(forge):
             host.encode_prompts(["rel_z"], {"rel_z": {"clip_l": vec}})
 
 
-def test_inference_tensors_outside_training_are_named_not_a_torch_error(forge):
+def test_inference_tensors_outside_training_are_named_not_a_torch_error(webui):
     host = forge_host()
     vec = torch.randn(1, host.embedding_dims["clip_l"], requires_grad=True)
     host.token_positions("rel_y", {"rel_y": 1})
@@ -136,9 +136,9 @@ def test_before_the_first_generation_the_checkpoint_is_loaded_or_the_reason_give
 @pytest.mark.parametrize("flags, reason", [({"is_sd1": False, "is_sdxl": True}, "not there yet"),
                                            ({"is_sd1": False, "is_sd3": True}, "SD3"),
                                            ({"is_sd1": False}, "T5")])
-def test_sdxl_sd3_and_flux_are_refused_with_the_reason(forge, flags, reason):
+def test_sdxl_sd3_and_flux_are_refused_with_the_reason(webui, flags, reason):
     for key, value in flags.items():
-        setattr(forge["model"], key, value)
+        setattr(webui["model"], key, value)
     with pytest.raises(InterInvError, match=reason):
         forge_host()
 
@@ -146,8 +146,8 @@ def test_sdxl_sd3_and_flux_are_refused_with_the_reason(forge, flags, reason):
 @pytest.mark.parametrize("quantise, reason", [(lambda w: setattr(w, "gguf_cls", object()), "gguf"),
                                              (lambda w: setattr(w, "quant_state", object()), "bnb"),
                                              ("nf4", "nf4")])
-def test_quantised_weights_are_refused(forge, quantise, reason):
-    unet = forge["model"].forge_objects.unet.model
+def test_quantised_weights_are_refused(webui, quantise, reason):
+    unet = webui["model"].forge_objects.unet.model
     if isinstance(quantise, str):  # Forge's loader names bnb and GGUF storage on the KModel
         unet.storage_dtype = quantise
     else:  # or the Linear weights are Forge's quantised parameter types
@@ -156,14 +156,14 @@ def test_quantised_weights_are_refused(forge, quantise, reason):
         forge_host()
 
 
-def test_probe_layers_are_forges_cross_attention_with_its_scale(forge):
+def test_probe_layers_are_forges_cross_attention_with_its_scale(webui):
     host = forge_host()
     layers = host.cross_attention_layers((8, 8))
     assert layers and all(type(layer.module).__name__ == "CrossAttention" for layer in layers)
     assert all(layer.softmax_scale == layer.module.dim_head**-0.5 for layer in layers)
 
 
-def test_stage1_images_through_forges_builtin_controlnet(forge, demo):
+def test_stage1_images_through_forges_builtin_controlnet(webui, demo):
     from PIL import Image
 
     host = forge_host()
@@ -171,7 +171,7 @@ def test_stage1_images_through_forges_builtin_controlnet(forge, demo):
     pose = Image.new("RGB", (64, 64))
     images = host.generate_batch(["a man"], seeds=[3], pose_image=pose, steps=2, size=(64, 64))
     assert images[0].size == (64, 64)
-    received = forge["controlnet"].received[-1]
+    received = webui["controlnet"].received[-1]
     assert [u.model for u in received["units"]] == [OPENPOSE] and received["seed"] == 3
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import a1111_standin  # noqa: F401  (puts the stand-in's `modules` on sys.path)
 from share_helpers import SLUG, make_export
-from standin import a1111_host, webui  # noqa: F401  (fixtures)
+from webui_standin import host as webui_host
+from webui_standin import webui  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -72,10 +72,10 @@ def page(webui, host, monkeypatch):
     with gr.Blocks(analytics_enabled=False) as demo:
         gr.Textbox(label="Prompt", lines=3, elem_id="txt2img_prompt")
         with gr.Tab("Interaction Inversion"):
-            tab.build(a1111_host).render()
+            tab.build(webui_host).render()
     port = free_port()
     app, _local, _share = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    api.register(app, host_factory=a1111_host)
+    api.register(app, host_factory=webui_host)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
@@ -90,7 +90,7 @@ def test_the_interactions_menu_lists_what_is_installed_when_the_api_needs_creden
         urllib.request.urlopen(page + "interinv/v1/interactions", timeout=30)
     dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                           "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-                          "--virtual-time-budget=20000", "--dump-dom", page],
+                          "--virtual-time-budget=60000", "--dump-dom", page],
                          capture_output=True, text=True, timeout=120).stdout
     found = re.search(r'data-result="([^"]*)"', dom)
     assert refused.value.code == 401 and found, dom[-2000:]

@@ -4,10 +4,8 @@ live previews through /internal/progress, and Interrupt + Resume."""
 import inspect
 from pathlib import Path
 
-import a1111_standin  # noqa: F401  (puts the stand-in's `modules` on sys.path)
-from standin import a1111_host as host
-from standin import boot, demo, webui  # noqa: F401  (fixtures)
 from task_helpers import interrupted_at
+from webui_standin import NO_PREPROCESSOR, boot, demo, host, prompt_words, webui  # noqa: F401  (fixtures)
 
 from interinv.ui import jobs, tab
 
@@ -36,14 +34,12 @@ def click(task_id, fields, train=True, resume=False):
 
 
 def test_train_from_a_server_folder_writes_into_the_embeddings_folder_and_works_outside_it(webui, demo):
-    from modules import sd_hijack
-
     sheet, gallery, result = click("task(train)", form(demo))
     target = webui["data_dir"] / "embeddings" / "interactions" / "demo_kneel"
     assert "Trained 'demo_kneel'" in result, result
     assert sorted(p.name for p in target.glob("*.safetensors")) == [
         "demo_kneel_p1.safetensors", "demo_kneel_p2.safetensors", "demo_kneel_r.safetensors"]
-    assert "demo_kneel_r" in sd_hijack.model_hijack.embedding_db.word_embeddings
+    assert "demo_kneel_r" in prompt_words()
     work = jobs.task_folder("demo_kneel")
     assert Path(sheet).is_file() and work in Path(sheet).parents
     assert (work / "work" / "state" / "stage2.pt").is_file() and not (target / ".interinv").exists()
@@ -53,7 +49,7 @@ def test_the_contact_sheet_button_renders_stage1_with_controlnet_and_trains_noth
     sheet, _gallery, result = click("task(sheet)", form(demo, source=LABEL["controlnet"]), train=False)
     calls = webui["controlnet"].received
     assert "contact sheet is ready" in result and Path(sheet).is_file()
-    assert len(calls) == 2 * 2 and all([u.module for u in c["units"]] == ["none"] for c in calls)  # 2 exemplars x 2 subjects
+    assert len(calls) == 2 * 2 and all([u.module for u in c["units"]] == [NO_PREPROCESSOR] for c in calls)  # 2 exemplars x 2 subjects
     assert not (webui["data_dir"] / "embeddings" / "interactions").exists()
 
 

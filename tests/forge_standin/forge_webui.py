@@ -54,7 +54,7 @@ def boot(data_dir, *, loaded=True, engine=None, prediction_type="epsilon", contr
 
 
 @pytest.fixture()
-def forge(tmp_path):
+def webui(tmp_path):
     """A freshly started stand-in Forge (the checkpoint loaded) whose data folder is tmp_path/webui."""
     return boot(tmp_path / "webui")
 

@@ -157,8 +157,14 @@ def write_embedding(path: Path, vectors: Mapping[str, torch.Tensor], family: str
 
 
 def write_a1111_pt(path: Path, vectors: Mapping[str, torch.Tensor], family: str, step: int, model_name: str) -> Path:
-    """A1111's .pt layout, in torch's legacy (non-zip) format that A1111 1.10's safe unpickler accepts."""
-    tensor = next(iter(file_tensors(vectors, family).values()))
-    data = {"string_to_token": {"*": 265}, "string_to_param": {"*": tensor}, "name": path.stem, "step": step,
-            "sd_checkpoint": None, "sd_checkpoint_name": model_name}
+    """A1111's .pt layout, in torch's legacy (non-zip) format that A1111 1.10's safe unpickler accepts.
+
+    SDXL's is the bare {clip_l, clip_g} dict: A1111 reads an SDXL embedding only from a dict of exactly those
+    tensors, and takes string_to_param (one tensor) for SD1/SD2.
+    """
+    tensors = file_tensors(vectors, family)
+    if family == "sdxl":
+        return write_atomic(path, lambda tmp: torch.save(tensors, tmp, _use_new_zipfile_serialization=False))
+    data = {"string_to_token": {"*": 265}, "string_to_param": {"*": next(iter(tensors.values()))}, "name": path.stem,
+            "step": step, "sd_checkpoint": None, "sd_checkpoint_name": model_name}
     return write_atomic(path, lambda tmp: torch.save(data, tmp, _use_new_zipfile_serialization=False))

@@ -406,6 +406,10 @@ class A1111Host:
             self.sd_model.encode_first_stage(pixels)
         finally:
             handle.remove()
+        if not torch.isfinite(moments[-1]).all():  # the WebUI's own NaN retry lives in processing, not here
+            raise InterInvError("The VAE encoded the training images to NaN: SDXL's original VAE overflows in half "
+                                "precision. Start the WebUI with --no-half-vae (or choose the fp16-fix SDXL VAE in "
+                                "Settings > VAE) and train again.")
         mean, logvar = torch.chunk(moments[-1], 2, dim=1)
         return mean, torch.exp(0.5 * logvar.clamp(-30.0, 20.0))  # DiagonalGaussianDistribution's clamp
 

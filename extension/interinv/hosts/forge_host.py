@@ -29,29 +29,36 @@ PREDICTIONS = {"epsilon": "epsilon", "v_prediction": "v_prediction"}  # Forge's 
 MAX_INIT_TOKENS = 75
 
 
-def _forge():
-    from backend import memory_management
-    from modules import sd_models, shared
+def _shared():
+    from modules import shared
 
-    return shared, sd_models, memory_management
+    return shared
+
+
+def _memory():
+    """Forge's memory manager, which loads and offloads the model parts."""
+    from backend import memory_management
+
+    return memory_management
 
 
 # --- which checkpoint, and whether InterInv can train on it ----------------------------------------------------
 def loaded() -> bool:
     """Whether Forge has built its engine: before the first generation shared.sd_model is a FakeInitialModel."""
-    return hasattr(_forge()[0].sd_model, "forge_objects")
+    return hasattr(_shared().sd_model, "forge_objects")
 
 
 def load_checkpoint():
     """shared.sd_model, built first (Forge's forge_model_reload) when Forge has not loaded the chosen checkpoint yet."""
-    shared, sd_models, _ = _forge()
+    from modules import sd_models
+
     if not loaded():
         try:
             sd_models.forge_model_reload()
         except (KeyError, ValueError) as exc:
             raise InterInvError(f"Forge has no checkpoint loaded yet and could not load one ({exc}). Pick an SD1.x "
                                 "checkpoint at the top of the WebUI, generate one image, and train again.") from exc
-    return shared.sd_model
+    return _shared().sd_model
 
 
 def _linear_weights(model) -> Iterator[torch.Tensor]:
@@ -103,12 +110,12 @@ def model_refusal(model) -> str | None:
 def refusal() -> str | None:
     """Why training cannot run on this Forge, or None; before the first generation nothing can be said yet (the
     checkpoint is loaded when training starts)."""
-    return model_refusal(_forge()[0].sd_model) if loaded() else None
+    return model_refusal(_shared().sd_model) if loaded() else None
 
 
 def loaded_family() -> str:
     """The family of the checkpoint Forge has loaded: "sd1" or "sd2" ("sd1" before one is loaded)."""
-    model = _forge()[0].sd_model
+    model = _shared().sd_model
     return check_family("sd2" if getattr(model, "is_sd2", False) else "sd1", "the loaded checkpoint")
 
 
@@ -134,7 +141,7 @@ def reload_embeddings() -> None:
     """Reload the embeddings folder into every database Forge reads it with, and drop Forge's cached prompts."""
     from modules import processing, ui_extra_networks_textual_inversion
 
-    model = _forge()[0].sd_model
+    model = _shared().sd_model
     for engine in engines(model):
         engine.embeddings.load_textual_inversion_embeddings()
     for db in [ui_extra_networks_textual_inversion.embedding_db, *_api_databases]:
@@ -223,7 +230,7 @@ class ForgeHost:
         return getattr(layer, "wrapped", layer)
 
     def _load(self, *patchers) -> None:
-        _forge()[2].load_models_gpu(list(patchers))
+        _memory().load_models_gpu(list(patchers))
 
     # --- text: the engine's own embedding mechanism ----------------------------------------------------------
     def token_rows(self, words: Sequence[str]) -> dict[str, list[torch.Tensor]]:
@@ -385,7 +392,7 @@ class ForgeHost:
                 yield
         finally:
             self._unregister()
-            _forge()[2].soft_empty_cache()
+            _memory().soft_empty_cache()
 
     # --- generation --------------------------------------------------------------------------------------
     @property
@@ -406,7 +413,7 @@ class ForgeHost:
     ) -> Image.Image:
         from modules import errors, processing
 
-        shared = _forge()[0]
+        shared = _shared()
         for name, per_encoder in (vectors or {}).items():
             self._register(name, per_encoder[self.encoder_key].detach(), per_encoder[self.encoder_key].shape[0])
         width, height = size or (self.preview_size, self.preview_size)

@@ -13,10 +13,10 @@ def ui_tabs():
     import gradio as gr
 
     try:
-        from ..hosts.a1111_host import refusal
         from . import tab
+        from .compat import webui_adapter
 
-        blocks = tab.build(refusal=refusal())
+        blocks = tab.build(refusal=webui_adapter().refusal())
     except Exception as exc:  # a broken tab must still show up and say why
         details = html.escape("".join(traceback.format_exception_only(type(exc), exc)))
         with gr.Blocks(analytics_enabled=False) as blocks:
@@ -38,9 +38,13 @@ def ui_settings():
 
 
 def app_started(_demo, app):
+    from ..hosts import forge_host
     from . import api
+    from .compat import webui_adapter
 
     api.register(app)
+    if webui_adapter() is forge_host:
+        forge_host.remember_api(app)  # its /sdapi database learns of our files too
 
 
 def before_ui():

@@ -25,11 +25,12 @@ from ..data.exemplars import image_files
 from ..formats.interaction_file import (EXEMPLARS_FOLDER, STAGE1_FOLDER, InteractionFile, Stage1Entry,
                                         write_interaction_file, write_stage1_file)
 from ..hosts import a1111_host as webui
-from ..hosts.a1111_host import A1111Host, controlnet_missing, reload_embeddings, weights_only_loads
+from ..hosts.a1111_host import weights_only_loads
 from ..job import Job
 from ..data.prepare import PREPARED_FOLDER, PrepareOptions
 from ..core.tokens import POSE_ROLES, check_slug
 from ..engine.run import PHASES, TrainRequest, run
+from .compat import webui_adapter, webui_host
 from .library import interaction_folder
 
 PREVIEWS_KEPT = 8  # preview images a task keeps for the gallery
@@ -244,8 +245,9 @@ def execute(task: Task, host_factory=None, train: bool = True) -> Task:
         task.spec = stage_inputs(task.spec, folder)
         request = task_request(task.spec, folder, train)
         with weights_only_loads():  # our resume state and mask files, past the WebUI's torch.load check
-            host, job = (host_factory or A1111Host)(), WebUIJob(task)
-            problem = request.prepare and request.prepare.source == "controlnet" and controlnet_missing(host.family)
+            host, job = (host_factory or webui_host)(), WebUIJob(task)
+            problem = (request.prepare and request.prepare.source == "controlnet"
+                       and webui_adapter().controlnet_missing(host.family))
             if problem:
                 raise InterInvError(problem)
             outcome = run(host, request, job)
@@ -266,7 +268,7 @@ def execute(task: Task, host_factory=None, train: bool = True) -> Task:
         if train and task.status != "done":
             if target is not None:
                 remove_if_empty(target)
-            reload_embeddings()
+            webui_adapter().reload_embeddings()
         discard_uploads(task)
         webui.show_progress()
         task.done.set()

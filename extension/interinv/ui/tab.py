@@ -91,10 +91,11 @@ def source_note(source: str):
     value = SOURCES.get(source, "controlnet")
     note = ""
     if value == "controlnet":
-        from ..hosts.a1111_host import controlnet_missing, loaded_family, refusal
+        from .compat import webui_adapter
 
-        if refusal() is None:
-            note = controlnet_missing(loaded_family()) or ""
+        adapter = webui_adapter()
+        if adapter.refusal() is None:
+            note = adapter.controlnet_missing(adapter.loaded_family()) or ""
     elif value == "crops":
         note = ("Crops are cut from the exemplars and masked onto plain backgrounds: no model is needed, but the pose "
                 "words also learn that one appearance. Prefer ControlNet when you can.")
