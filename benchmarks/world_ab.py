@@ -49,7 +49,7 @@ def caption_benefit(pipe, data, scaled: torch.Tensor, t_values=(250, 500, 750), 
 
 
 @torch.no_grad()
-def interaction_benefit(pipe, vae, t_values=(500, 750), scenes: int = 256, seed: int = 11) -> dict:
+def interaction_benefit(pipe, vae, style: render.Style, t_values=(500, 750), scenes: int = 256, seed: int = 11) -> dict:
     """1 - ε-MSE(true caption) / ε-MSE(the same caption naming another interaction), on fresh named scenes.
 
     Unlike the caption benefit, species words are the same in both captions, so this is only the interaction's
@@ -60,7 +60,7 @@ def interaction_benefit(pipe, vae, t_values=(500, 750), scenes: int = 256, seed:
     images, true, swapped = [], [], []
     for index in range(scenes):
         name, pair = rng.choice(named), (rng.choice(render.SPECIES), rng.choice(render.SPECIES))
-        images.append(pixels(render.render_pair(seed * 1_000_000 + index, name, pair, 64).image))
+        images.append(pixels(render.render_pair(seed * 1_000_000 + index, name, pair, 64, style).image))
         true.append(grammar.pair_caption(rng, name, pair, True))
         swapped.append(grammar.pair_caption(rng, rng.choice([n for n in named if n != name]), pair, True))
     scaled = encode_latents(vae, torch.stack(images)) * vae.config.scaling_factor
@@ -89,14 +89,14 @@ def vae_for(cfg: PretrainConfig, data, reuse_vae: bool):
     return vae
 
 
-def measure(name: str, cfg: PretrainConfig, pipe, vae, steps: int, samples: int) -> dict:
+def measure(name: str, cfg: PretrainConfig, pipe, vae, steps: int, samples: int, style: render.Style) -> dict:
     """Gate, neutral histogram and caption benefit of one denoiser (the committed ControlNet and scorers)."""
     committed = load_world(WEIGHTS_DIR)
     models = WorldModels(pipe, committed.controlnet, committed.interaction_scorer, committed.species_scorer,
                          committed.second_scorer)
-    fresh = render_set(400, 112, cfg.seed + 7, caption_plan(cfg), log)
+    fresh = render_set(400, 112, cfg.seed + 7, caption_plan(cfg), log, style)
     benefit = caption_benefit(pipe, fresh, encode_latents(vae, fresh.images) * vae.config.scaling_factor)
-    interaction = interaction_benefit(pipe, vae)
+    interaction = interaction_benefit(pipe, vae, style)
     check = CheckConfig(gate_samples=samples, neutral_samples=samples, seed=cfg.seed)
     gate = measure_gate(models, check)[0]
     neutral = measure_neutral(models, check, caption_plan(cfg))[0]
@@ -107,10 +107,10 @@ def measure(name: str, cfg: PretrainConfig, pipe, vae, steps: int, samples: int)
 
 
 def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool, eval_at: set[int],
-                record: Callable[[dict], None]) -> None:
+                record: Callable[[dict], None], style: render.Style) -> None:
     """Train one variant and record its measurements at each step of `eval_at` and at the end."""
     started = time.time()
-    data = render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, caption_plan(cfg), log)
+    data = render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, caption_plan(cfg), log, style)
     vae = vae_for(cfg, data, reuse_vae)
     scaled = encode_latents(vae, data.images) * vae.config.scaling_factor
     log(f"{name}: latent std per channel {[round(float(s), 2) for s in scaled.std(dim=(0, 2, 3))]}")
@@ -119,10 +119,11 @@ def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool, e
     def measure_at(step: int, pipe) -> None:
         if step in eval_at or step == cfg.unet_steps:
             began = time.time()
-            result = measure(name, cfg, pipe, vae, step, samples)
+            result = measure(name, cfg, pipe, vae, step, samples, style)
             measured[0] += time.time() - began
             record({**result, "train_s": round(time.time() - started - measured[0]),
-                    "threads": torch.get_num_threads(), "settings": dataclasses.asdict(cfg)})
+                    "threads": torch.get_num_threads(), "style": dataclasses.asdict(style),
+                    "settings": dataclasses.asdict(cfg)})
 
     train_denoiser(vae, data, scaled, cfg, torch.Generator().manual_seed(cfg.seed), log, measure_at)
 
@@ -135,11 +136,14 @@ def main() -> None:
     parser.add_argument("--train-vae", action="store_true", help="train each variant's VAE instead of the committed one")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--eval-at", default="", help="also measure at these steps, e.g. 350,700 (always at the end)")
+    parser.add_argument("--style", default="", help="render style of every variant, e.g. thickness=1.6,size=1.0 "
+                        "(default: world v1's); the gate's scorers stay the committed ones, trained on v1 renders")
     parser.add_argument("--out", default="world_ab.jsonl")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     eval_at = {int(step) for step in args.eval_at.split(",") if step.strip()}
+    style = with_overrides(render.V1_STYLE, parse_settings([s for s in args.style.split(",") if s]), "--style")
 
     def record(result: dict) -> None:
         log(json.dumps({k: v for k, v in result.items() if k != "settings"}))
@@ -151,7 +155,7 @@ def main() -> None:
         base = dataclasses.replace(PretrainConfig(), unet_steps=args.steps, warmup=min(200, args.steps // 5))
         cfg = with_overrides(base, parse_settings([s for s in settings.split(",") if s]), "--variant")
         torch.manual_seed(cfg.seed)
-        run_variant(name, cfg, args.samples, not args.train_vae, eval_at, record)
+        run_variant(name, cfg, args.samples, not args.train_vae, eval_at, record, style)
 
 
 if __name__ == "__main__":

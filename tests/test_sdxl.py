@@ -334,6 +334,8 @@ def test_push_uploads_a_model_card_with_the_two_call_snippet(sdxl_trained, hub):
     card = files["README.md"].decode()
     assert {f"{word}.safetensors" for word in WORDS} <= set(files)
     assert "StableDiffusionXLPipeline" in card and "text_encoder=pipe.text_encoder_2" in card
+    # SDXL base's legacy eos_token_id would pool at a loaded word; the card sets it before loading
+    assert card.index("text_model.eos_token_id = pipe.tokenizer_2.eos_token_id") < card.index("load_textual_inversion")
 
 
 def test_a_hub_id_is_read_from_the_hub_and_an_sdxl_refiner_there_is_refused(hub, tmp_path, monkeypatch):

@@ -21,9 +21,14 @@ def test_positions_follow_the_words_and_their_vector_counts(host):
     assert positions == {"kh_p1": [3], "kh_r": [4, 5], "kh_p2": [8]}
 
 
-def test_text_around_words_tokenizes_as_without_them(host):
-    plain = host.pipe.tokenizer("a photo of a man and a woman").input_ids
-    assert host._tokenize("a photo of a man and a woman", ()).ids[: len(plain)] == plain
+@pytest.mark.parametrize("model", ["host", "sdxl_host"])
+def test_text_around_words_tokenizes_as_without_them(model, request):
+    host = request.getfixturevalue(model)
+    tokenized = host._tokenize("a photo of a man and a woman", ())  # one per text encoder
+    tokenizers = [host.pipe.tokenizer, getattr(host.pipe, "tokenizer_2", None)][: len(tokenized)]
+    for prompt, tokenizer in zip(tokenized, tokenizers, strict=True):
+        plain = tokenizer("a photo of a man and a woman").input_ids
+        assert prompt.ids[: len(plain)] == plain
 
 
 def test_splice_replaces_only_the_slots_and_grads_reach_only_the_table():

@@ -83,7 +83,8 @@ class Renders:
     species: torch.Tensor  # [N, S] 0/1 presence of each species
 
 
-def render_set(pairs: int, singles: int, seed: int, plan: grammar.CaptionPlan, log: Log) -> Renders:
+def render_set(pairs: int, singles: int, seed: int, plan: grammar.CaptionPlan, log: Log,
+               style: render.Style = render.V1_STYLE) -> Renders:
     """Pair scenes (held-out interactions only with neutral captions) and single-subject pose scenes."""
     rng, started = random.Random(seed), time.time()
     images, skeletons, captions, labels, species = [], [], [], [], []
@@ -92,13 +93,13 @@ def render_set(pairs: int, singles: int, seed: int, plan: grammar.CaptionPlan, l
         if index < pairs:
             name = plan.draw_interaction(rng)
             pair = (rng.choice(render.SPECIES), rng.choice(render.SPECIES))
-            scene = render.render_pair(scene_seed, name, pair, IMAGE_SIDE)
+            scene = render.render_pair(scene_seed, name, pair, IMAGE_SIDE, style)
             named = name not in grammar.HELD_OUT and rng.random() < plan.named_share
             captions.append(grammar.pair_caption(rng, name, pair, named))
             labels.append(render.INTERACTIONS.index(name))
         else:
             pose, kind = rng.choice(render.SINGLE_POSES), rng.choice(render.SPECIES)
-            scene = render.render_single(scene_seed, pose, kind, IMAGE_SIDE)
+            scene = render.render_single(scene_seed, pose, kind, IMAGE_SIDE, style)
             captions.append(grammar.single_caption(rng, pose, kind))
             labels.append(-1)
         images.append(pixels(scene.image))

@@ -34,6 +34,18 @@ FAR_SHADE = 0.78  # far-side limbs are drawn this much darker
 OUTLINE = 1.0  # pixels of dark rim around every shape, at the supersampled size
 OUTLINE_SHADE = 0.45  # the rim is its shape's colour times this
 
+
+@dataclass(frozen=True)
+class Style:
+    """How boldly figures are drawn: `thickness` scales every segment's width and disc's radius (limbs, torso,
+    joints, heads), `size` the figures' size in the frame (still fitted into it). World v1 draws both at 1."""
+
+    thickness: float = 1.0
+    size: float = 1.0
+
+
+V1_STYLE = Style()
+
 # ---- bodies -----------------------------------------------------------------------------------
 
 
@@ -794,15 +806,26 @@ def _shadow(draw: ImageDraw.ImageDraw, fig: Figure, colour: Colour, scale: float
     draw.ellipse((left, origin.imag - 0.025 * scale, right, origin.imag + 0.025 * scale), fill=colour)
 
 
+def _thicker(op: Op, factor: float) -> Op:
+    """The op with its width (segments) or radius (discs) times factor; polygons keep their outline."""
+    if factor == 1.0 or op[0] == "poly":
+        return op
+    if op[0] == "disc":
+        return (op[0], op[1], op[2] * factor, *op[3:])
+    return (op[0], op[1], op[2], op[3] * factor, *op[4:])
+
+
 def _compose(
-    rng: random.Random, figures: list[Figure], order: Order, size: int, label: str, scale_range: tuple[float, float]
+    rng: random.Random, figures: list[Figure], order: Order, size: int, label: str, scale_range: tuple[float, float],
+    style: Style = V1_STYLE,
 ) -> Scene:
     """Fit the figures into the frame, draw them over a background and measure their masks."""
     side = size * SUPERSAMPLE
-    ops = [_figure_ops(fig, _look(rng, fig.species)) for fig in figures]
+    ops = [[(layer, _thicker(op, style.thickness)) for layer, op in _figure_ops(fig, _look(rng, fig.species))]
+           for fig in figures]
     x0, y0, x1, y1 = _extent([op for fig_ops in ops for _, op in fig_ops])
     room = (1 - 2 * MARGIN) * side
-    scale = min(rng.uniform(*scale_range) * side, room / (x1 - x0), room / (y1 - y0))
+    scale = min(rng.uniform(*scale_range) * style.size * side, room / (x1 - x0), room / (y1 - y0))
     low, high = MARGIN * side, (1 - MARGIN) * side
     ox = rng.uniform(low - x0 * scale, high - x1 * scale)
     oy_low, oy_high = low - y0 * scale, high - y1 * scale
@@ -841,23 +864,24 @@ def require(value: str, options: tuple[str, ...], what: str) -> None:
         raise InterInvError(f"Unknown {what} '{value}'. The world has: {', '.join(options)}.")
 
 
-def render_pair(seed: int, interaction: str, species: tuple[str, str], size: int = 64) -> Scene:
+def render_pair(seed: int, interaction: str, species: tuple[str, str], size: int = 64, style: Style = V1_STYLE) -> Scene:
     """A two-figure scene of `interaction`, A (species[0]) and B (species[1]); the same seed gives the same pixels."""
     require(interaction, INTERACTIONS, "interaction")
     for kind in species:
         require(kind, SPECIES, "species")
     rng = random.Random(f"pair:{seed}:{interaction}:{species[0]}:{species[1]}:{size}")
     a, b, order = _PLACERS[interaction](rng, species[0], species[1], rng.choice((-1, 1)))
-    return _compose(rng, [a, b], order, size, interaction, PAIR_SCALE)
+    return _compose(rng, [a, b], order, size, interaction, PAIR_SCALE, style)
 
 
-def render_single(seed: int, pose: str, species: str, size: int = 64) -> Scene:
+def render_single(seed: int, pose: str, species: str, size: int = 64, style: Style = V1_STYLE) -> Scene:
     """A one-figure scene of `species` in pose word `pose`; the same seed gives the same pixels."""
     require(pose, SINGLE_POSES, "pose")
     require(species, SPECIES, "species")
     rng = random.Random(f"single:{seed}:{pose}:{species}:{size}")
     figure = _pose_figure(rng, species, pose, rng.choice((-1, 1)))
-    return _compose(rng, [figure], ((0, FAR), (0, BODY), (0, NEAR_LEG), (0, NEAR_ARM)), size, pose, SINGLE_SCALE)
+    return _compose(rng, [figure], ((0, FAR), (0, BODY), (0, NEAR_LEG), (0, NEAR_ARM)), size, pose, SINGLE_SCALE,
+                    style)
 
 
 def pose_image(scene: Scene) -> PoseImage:

@@ -114,7 +114,7 @@ import torch
 from diffusers import {_pipeline_class(m.family)}
 from huggingface_hub import hf_hub_download{_diffusers_imports(m.family)}
 
-pipe = {_pipeline_class(m.family)}.from_pretrained("{base_model}", torch_dtype=torch.float16).to("cuda")
+pipe = {_pipeline_class(m.family)}.from_pretrained("{base_model}", torch_dtype=torch.float16).to("cuda"){_diffusers_setup(m.family)}
 for stem in [{stems}]:
     path = hf_hub_download("{repo_id}", stem + ".safetensors")
 {_diffusers_load(m.family)}
@@ -129,6 +129,14 @@ def _pipeline_class(family: str) -> str:
 
 def _diffusers_imports(family: str) -> str:
     return "\nfrom safetensors.torch import load_file" if family == "sdxl" else ""
+
+
+def _diffusers_setup(family: str) -> str:
+    """SDXL base's text_encoder_2 config has the legacy eos_token_id 2, with which transformers pools at the highest
+    token id: a loaded word's, not the end token's. Training pooled at the end token, as A1111 and ComfyUI do."""
+    if family != "sdxl":
+        return ""
+    return "\npipe.text_encoder_2.text_model.eos_token_id = pipe.tokenizer_2.eos_token_id  # pool at the end token"
 
 
 def _diffusers_load(family: str) -> str:
