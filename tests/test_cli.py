@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
@@ -88,3 +89,21 @@ def test_stages_run_separately_and_stage2_needs_stage1(tmp_path, demo_data, caps
     assert not (tmp_path / "demo_kneel_r.safetensors").exists()
     assert main(["export", *common]) == 0
     assert (tmp_path / "demo_kneel_r.safetensors").is_file()
+
+
+@pytest.mark.parametrize("model, options, side", [
+    ("interinv:tiny-sdxl", [], 1024),  # SDXL trains at its native side unless told otherwise
+    ("interinv:tiny", [], 512),
+    ("interinv:tiny-sdxl", ["--resolution", "64"], 64),
+    ("interinv:tiny-sdxl", ["--set", "resolution=96"], 96),
+    ("interinv:tiny-sdxl", ["--config", "CONFIG"], 128),
+])
+def test_the_training_side_defaults_to_the_model_familys_own(model, options, side, demo_data, tmp_path, monkeypatch):
+    import interinv.engine.run as engine_run
+
+    (tmp_path / "c.json").write_text('{"resolution": 128}')
+    seen = []
+    monkeypatch.setattr(engine_run, "run", lambda host, request, job: seen.append(request.config) or SimpleNamespace(manifest=None))
+    args = [str(tmp_path / "c.json") if option == "CONFIG" else option for option in options]
+    assert main(["train", str(demo_data / "exemplars"), "--model", model, "--out", str(tmp_path / "o"), "--quiet", *args]) == 0
+    assert seen[0].resolution == side

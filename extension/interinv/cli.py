@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -97,7 +98,8 @@ def _train_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="JSON file of TrainConfig options, nested like interinv/config.py (default: none)")
     parser.add_argument("--name", help="interaction name: files are NAME_p1, NAME_r, NAME_p2 (default: the name in "
                                        f"interaction.json, else {DEFAULTS.name})")
-    parser.add_argument("--resolution", type=int, help=f"training image side in pixels (default {DEFAULTS.resolution})")
+    parser.add_argument("--resolution", type=int,
+                        help=f"training image side in pixels (default {DEFAULTS.resolution}; 1024 on SDXL)")
     parser.add_argument("--num-vectors", type=int, help=f"vectors per pseudo-word (default {DEFAULTS.num_vectors})")
     parser.add_argument("--steps1", type=int, help=f"stage-1 steps (default {stage1.steps})")
     parser.add_argument("--steps2", type=int, help=f"stage-2 steps (default {stage2.steps})")
@@ -129,12 +131,13 @@ FLAG_KEYS = {"resolution": ("resolution",), "num_vectors": ("num_vectors",),
              "preview_steps": ("preview_steps",)}
 
 
-def build_config(args: argparse.Namespace) -> TrainConfig:
-    """--config, then the flags, then --set: one dotted-key override of TrainConfig (--name goes to the request)."""
-    cfg = TrainConfig()
+def build_config(args: argparse.Namespace, base: TrainConfig | None = None) -> TrainConfig:
+    """--config, then the flags, then --set: one dotted-key override of `base` (else TrainConfig's defaults; --name
+    goes to the request)."""
+    cfg = base or TrainConfig()
     if args.config:
         try:
-            cfg = config_from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")), str(args.config))
+            cfg = config_from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")), str(args.config), cfg)
         except (OSError, json.JSONDecodeError) as exc:
             raise InterInvError(f"Cannot read --config '{args.config}': {exc}.") from exc
     flags = {key: getattr(args, attr) for attr, keys in FLAG_KEYS.items() for key in keys if getattr(args, attr) is not None}
@@ -165,14 +168,21 @@ def _command(sub, name: str, text: str, run) -> argparse.ArgumentParser:
 # --- commands ---------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     from .engine.run import TrainRequest, run
+    from .formats.families import default_resolution
 
     phases = {"train": ("prepare", "stage1", "stage2", "export"), "stage1": ("prepare", "stage1"),
               "stage2": ("prepare", "stage2"), "export": ("prepare", "export")}[args.command]
     request = TrainRequest(exemplars=Path(args.folder), out=Path(args.out), config=build_config(args), name=args.name,
                            stage1_images=Path(args.stage1_images) if args.stage1_images else None,
                            resume=args.resume, restart=args.restart, pt=args.pt, prepare=_prepare_options(args),
-                           phases=phases)
-    outcome = _run_job(args, lambda job: run(load_model(args), request, job))
+                           phases=phases)  # the options are checked before the model loads
+
+    def train(job):
+        host = load_model(args)  # the family's own side (SDXL: 1024) unless an option sets the resolution
+        config = build_config(args, TrainConfig(resolution=default_resolution(host.family)))
+        return run(host, dataclasses.replace(request, config=config), job)
+
+    outcome = _run_job(args, train)
     done = ", ".join(phase for phase in phases if phase != "prepare")
     print(f"Wrote {outcome.manifest}" if outcome.manifest else f"Finished {done}; the state is in {args.out}/.interinv")
     return 0

@@ -80,9 +80,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def config_from_dict(data: Mapping[str, Any], source: str = "config") -> TrainConfig:
-    """A TrainConfig from nested dicts; unknown keys are errors that name the field."""
-    return with_overrides(TrainConfig(), _dotted(data, source), source)
+def config_from_dict(data: Mapping[str, Any], source: str = "config", base: TrainConfig | None = None) -> TrainConfig:
+    """A TrainConfig (over `base`, else the defaults) from nested dicts; unknown keys are errors that name the field."""
+    return with_overrides(base or TrainConfig(), _dotted(data, source), source)
 
 
 # --- the one override mechanism: dotted keys (stage2.ca_weight=0.02) ------------------------------------

@@ -17,6 +17,15 @@ _ARCHITECTURES = {
 ENCODERS = {"sd1": ("clip_l",), "sd2": ("clip_h",), "sdxl": ("clip_l", "clip_g")}
 FAMILY_BY_WIDTH = {768: "sd1", 1024: "sd2"}  # token-embedding width of the single-encoder families
 SDXL_WIDTHS = {"clip_l": 768, "clip_g": 1280}
+NATIVE_SIDES = {"sdxl": 1024}  # families trained at their native side by default; the others at TrainConfig's
+
+
+def default_resolution(family: str) -> int:
+    """The training side a family's checkpoints are made for: 1024 on SDXL, else TrainConfig's default (512)."""
+    from ..config import TrainConfig
+
+    return NATIVE_SIDES.get(family, TrainConfig().resolution)
+
 
 def check_family(family: str, source: str) -> str:
     if family not in FAMILIES:

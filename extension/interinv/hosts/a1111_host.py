@@ -24,6 +24,7 @@ from PIL import Image
 
 from ..core.attention import ProbedLayer
 from ..errors import InterInvError
+from ..formats import families
 from ..formats.families import ENCODERS, check_family
 from .base import ImageSize, Vectors
 from .images import encode_in_batches
@@ -36,7 +37,6 @@ FAMILY_TAGS = {"sd1": ("sd15", "sd14", "sd1.5", "sd_15"), "sd2": ("sd21", "sd20"
 SAMPLER = "Euler a"
 MAX_INIT_TOKENS = 75  # one prompt chunk: every word of a vocabulary fits
 DOWNSAMPLES = tuple(2**i for i in range(8))  # spatial factors a UNet level can have
-SDXL_RESOLUTION = 1024  # SDXL's native side: the default training and preview size on an SDXL checkpoint
 OPENPOSE_WANTED = {"sd1": "control_v11p_sd15_openpose", "sd2": "an SD2.1 openpose ControlNet",
                    "sdxl": "an SDXL openpose ControlNet (thibaud_xl_openpose, or xinsir's controlnet-openpose-sdxl-1.0)"}
 
@@ -103,10 +103,7 @@ def loaded_family() -> str:
 
 def default_resolution() -> int:
     """The training side the loaded checkpoint's family is made for: 1024 on SDXL, else TrainConfig's."""
-    from ..config import TrainConfig
-
-    model = _modules()[0].sd_model
-    return SDXL_RESOLUTION if getattr(model, "is_sdxl", False) else TrainConfig().resolution
+    return families.default_resolution(loaded_family())
 
 
 def _text_embedders(model) -> list:
