@@ -15,24 +15,23 @@ import torch
 from .hosts.clip_tokenizer import clip_tokenizer
 
 
+def _tiny_unet(cross_attention_dim: int, **extra):
+    """The tiny UNet (16x16 latents, cross-attention in its lower block); `extra` adds SDXL's parts."""
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=cross_attention_dim, attention_head_dim=4, norm_num_groups=8, **extra)
+
+
 def tiny_pipeline(seed: int = 0, width: int = 32, prediction_type: str = "epsilon", tokenizer_dir: Path | None = None):
     """A StableDiffusionPipeline of tiny random components (32 px images, 16x16 latents)."""
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=width,
-        attention_head_dim=4,
-        norm_num_groups=8,
-    )
+    unet = _tiny_unet(width)
     vae = AutoencoderKL(
         block_out_channels=(16, 32),
         in_channels=3,
@@ -93,27 +92,14 @@ def tiny_sdxl_pipeline(seed: int = 0, tokenizer_dir: Path | None = None):
     """A StableDiffusionXLPipeline of tiny random components (32 px images, 16x16 latents): CLIP-L- and
     CLIP-G-like encoders of different widths (the second with a projection, for the pooled embedding), the real
     tokenizer twice (the second pads with "!", as SDXL's does), and a UNet with SDXL's text_time embedding."""
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(seed)
     widths = SDXL_TINY_WIDTHS
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=widths["clip_l"] + widths["clip_g"],
-        attention_head_dim=4,
-        norm_num_groups=8,
-        use_linear_projection=True,
-        addition_embed_type="text_time",
-        addition_time_embed_dim=SDXL_TIME_EMBED,
-        projection_class_embeddings_input_dim=6 * SDXL_TIME_EMBED + widths["clip_g"],
-    )
+    unet = _tiny_unet(widths["clip_l"] + widths["clip_g"], use_linear_projection=True, addition_embed_type="text_time",
+                      addition_time_embed_dim=SDXL_TIME_EMBED,
+                      projection_class_embeddings_input_dim=6 * SDXL_TIME_EMBED + widths["clip_g"])
     vae = AutoencoderKL(block_out_channels=(16, 32), in_channels=3, out_channels=3,
                         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
                         latent_channels=4, norm_num_groups=8, layers_per_block=1, scaling_factor=0.13025)

@@ -16,7 +16,7 @@ import importlib
 import importlib.util
 import math
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -351,15 +351,7 @@ class A1111Host:
             self._register(name, None, count)
         with self.with_training_words():
             chunks, _ = self._prompt.tokenize_line(prompt)
-        positions: dict[str, list[int]] = {}
-        start = 0
-        for chunk in chunks:
-            for fix in chunk.fixes:
-                if fix.embedding.name in words:
-                    first = start + fix.offset + 1
-                    positions.setdefault(fix.embedding.name, []).extend(range(first, first + int(fix.embedding.vectors)))
-            start += len(chunk.tokens)
-        return positions
+        return embedding_positions(chunks, words)
 
     def encode_prompts(self, prompts: Sequence[str], vectors: Vectors, sizes: Sequence[ImageSize] | None = None) -> Any:
         """SD1/SD2: the prompt wrapper's [B, 77k, D]; SDXL: {"crossattn", "vector"}, its vector from `sizes`."""
@@ -416,28 +408,15 @@ class A1111Host:
 
     def cross_attention_layers(self, latent_size: tuple[int, int]) -> list[ProbedLayer]:
         """Every attn2 module, its spatial size measured by one forward pass at this latent size."""
-        modules = [(name, module) for name, module in self.sd_model.model.diffusion_model.named_modules()
-                   if name.endswith("attn2") and hasattr(module, "to_q") and hasattr(module, "to_k")]
-        lengths: dict[str, int] = {}
-
-        def measure(name: str):
-            def hook(_module, _inputs, output) -> None:
-                lengths.setdefault(name, output.shape[1])
-
-            return hook
-
-        handles = [module.to_q.register_forward_hook(measure(name)) for name, module in modules]
         channels = int(getattr(self.sd_model, "latent_channels", 4))
-        try:
-            with torch.no_grad():
-                cond = self.encode_prompts([""], {})
-                x = torch.zeros(1, channels, *latent_size, device=self.device)
-                self.predict(x, torch.zeros(1, dtype=torch.long), cond)
-        finally:
-            for handle in handles:
-                handle.remove()
-        return [ProbedLayer(name=name, module=module, size=_spatial(lengths[name], latent_size))
-                for name, module in modules if name in lengths]
+
+        @torch.no_grad()
+        def forward() -> None:
+            x = torch.zeros(1, channels, *latent_size, device=self.device)
+            self.predict(x, torch.zeros(1, dtype=torch.long), self.encode_prompts([""], {}))
+
+        return [ProbedLayer(name=name, module=module, size=size)
+                for name, module, size in attn2_sizes(self.sd_model.model.diffusion_model, forward, latent_size)]
 
     @contextlib.contextmanager
     def training(self) -> Iterator[None]:
@@ -482,37 +461,14 @@ class A1111Host:
         size: tuple[int, int] | None = None,
         vectors: Vectors | None = None,
     ) -> Image.Image:
-        from modules import errors, processing
-
         shared, _, _ = _modules()
         self._register_all({name: {k: v.detach() for k, v in per_encoder.items()} for name, per_encoder in (vectors or {}).items()})
-        width, height = size or (self.preview_size, self.preview_size)
-        p = processing.StableDiffusionProcessingTxt2Img(
-            sd_model=self.sd_model, prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
-            cfg_scale=guidance_scale, width=width, height=height, sampler_name=SAMPLER, batch_size=1, n_iter=1,
-            do_not_save_samples=True, do_not_save_grid=True, do_not_reload_embeddings=True,
-        )
-        p.scheduler = "Automatic"  # v1.9+ logs a warning for every image that names none
+        p = new_txt2img(self.sd_model, prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
+                        guidance_scale=guidance_scale, size=size or (self.preview_size, self.preview_size))
         if pose_image is not None:
-            controlnet_units(p, pose_image.convert("RGB").resize((width, height)), self.family)
-        counters = {k: getattr(shared.state, k) for k in ("job", "job_no", "job_count", "sampling_step", "sampling_steps", "textinfo")}
-        last_error = errors.exception_records[-1] if errors.exception_records else None
-        # One image while it renders: the console's total bar counts job_count x sampling steps, and txt2img closes it
-        shared.state.job_count, shared.state.job_no = 1, 0
-        try:
-            with contextlib.closing(p), torch.no_grad(), self.with_training_words():
-                processed = processing.process_images(p)
-        finally:
-            shared.total_tqdm.clear()
-            for key, value in counters.items():
-                setattr(shared.state, key, value)
-        # The WebUI reports a script that fails (e.g. ControlNet cannot load its model) and renders without it: the
-        # image would ignore the pose, so stop instead of training on it.
-        if pose_image is not None and errors.exception_records and errors.exception_records[-1] is not last_error:
-            raise InterInvError(f"A WebUI script failed while rendering a stage-1 image in its pose "
-                                f"({errors.exception_records[-1]['exception']}); see the console. Fix it (often the "
-                                "openpose ControlNet model), or choose the crop fallback.")
-        return processed.images[0]
+            controlnet_units(p, pose_image.convert("RGB").resize((p.width, p.height)), self.family)
+        with self.with_training_words():
+            return render_txt2img(p, posed=pose_image is not None, cleanup=shared.total_tqdm.clear)
 
     def generate_batch(
         self,
@@ -527,9 +483,8 @@ class A1111Host:
         vectors: Vectors | None = None,
     ) -> list[Image.Image]:
         """One txt2img call per image: the WebUI's processing renders a batch with consecutive seeds only."""
-        return [self.generate(prompt, pose_image=pose_image, seed=int(seed), steps=steps, guidance_scale=guidance_scale,
-                              negative_prompt=negative_prompt, size=size, vectors=vectors)
-                for prompt, seed in zip(prompts, seeds, strict=True)]
+        return one_per_image(self.generate, prompts, seeds, pose_image=pose_image, steps=steps,
+                             guidance_scale=guidance_scale, negative_prompt=negative_prompt, size=size, vectors=vectors)
 
     def install_embeddings(self, paths: Sequence[str]) -> list[str]:
         """Reload the WebUI's embeddings; each file must come back loaded, else the reason is raised."""
@@ -622,3 +577,87 @@ def controlnet_units(p, pose_image: Image.Image, family: str) -> None:
                                image=np.array(pose_image), weight=1.0, resize_mode="Crop and Resize",
                                control_mode="Balanced", pixel_perfect=False)
     code.update_cn_script_in_processing(p, [unit])
+
+
+# --- txt2img through the WebUI's processing (A1111 and Forge share it) -------------------------------
+def new_txt2img(sd_model, *, prompt: str, negative_prompt: str, seed: int, steps: int, guidance_scale: float,
+                size: tuple[int, int]):
+    """A one-image txt2img job that saves nothing and leaves the embedding database as it is."""
+    from modules import processing
+
+    width, height = size
+    p = processing.StableDiffusionProcessingTxt2Img(
+        sd_model=sd_model, prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
+        cfg_scale=guidance_scale, width=width, height=height, sampler_name=SAMPLER, batch_size=1, n_iter=1,
+        do_not_save_samples=True, do_not_save_grid=True, do_not_reload_embeddings=True,
+    )
+    p.scheduler = "Automatic"  # v1.9+ logs a warning for every image that names none
+    return p
+
+
+def render_txt2img(p, *, posed: bool, cleanup: Callable[[], None] = lambda: None) -> Image.Image:
+    """The job's image, with the WebUI's progress counters put back afterwards.
+
+    The WebUI reports a script that fails (e.g. ControlNet cannot load its model) and renders without it: a posed
+    image would then ignore the pose, so this stops instead of training on it.
+    """
+    from modules import errors, processing, shared
+
+    counters = {k: getattr(shared.state, k) for k in ("job", "job_no", "job_count", "sampling_step", "sampling_steps", "textinfo")}
+    last_error = errors.exception_records[-1] if errors.exception_records else None
+    # One image while it renders: the console's total bar counts job_count x sampling steps, and txt2img closes it
+    shared.state.job_count, shared.state.job_no = 1, 0
+    try:
+        with contextlib.closing(p), torch.no_grad():
+            processed = processing.process_images(p)
+    finally:
+        cleanup()
+        for key, value in counters.items():
+            setattr(shared.state, key, value)
+    if posed and errors.exception_records and errors.exception_records[-1] is not last_error:
+        raise InterInvError(f"A WebUI script failed while rendering a stage-1 image in its pose "
+                            f"({errors.exception_records[-1]['exception']}); see the console. Fix it (often the "
+                            "openpose ControlNet model), or choose the crop fallback.")
+    return processed.images[0]
+
+
+def one_per_image(generate: Callable[..., Image.Image], prompts: Sequence[str], seeds: Sequence[int],
+                  **settings) -> list[Image.Image]:
+    """generate() once per (prompt, seed)."""
+    return [generate(prompt, seed=int(seed), **settings) for prompt, seed in zip(prompts, seeds, strict=True)]
+
+
+# --- what A1111 and Forge share below their backends ---------------------------------------------------
+def embedding_positions(chunks, words: Mapping[str, int]) -> dict[str, list[int]]:
+    """Key indices of each training word in a prompt the WebUI tokenized into chunks (each with its BOS)."""
+    positions: dict[str, list[int]] = {}
+    start = 0
+    for chunk in chunks:
+        for fix in chunk.fixes:
+            if fix.embedding.name in words:
+                first = start + fix.offset + 1
+                positions.setdefault(fix.embedding.name, []).extend(range(first, first + int(fix.embedding.vectors)))
+        start += len(chunk.tokens)
+    return positions
+
+
+def attn2_sizes(root: torch.nn.Module, forward: Callable[[], None],
+                latent_size: tuple[int, int]) -> list[tuple[str, torch.nn.Module, tuple[int, int]]]:
+    """Every attn2 module under `root` and its spatial size, measured on its queries during one forward()."""
+    modules = [(name, module) for name, module in root.named_modules()
+               if name.endswith("attn2") and hasattr(module, "to_q") and hasattr(module, "to_k")]
+    lengths: dict[str, int] = {}
+
+    def measure(name: str):
+        def hook(_module, _inputs, output) -> None:
+            lengths.setdefault(name, output.shape[1])
+
+        return hook
+
+    handles = [module.to_q.register_forward_hook(measure(name)) for name, module in modules]
+    try:
+        forward()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [(name, module, _spatial(lengths[name], latent_size)) for name, module in modules if name in lengths]

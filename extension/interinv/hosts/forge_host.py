@@ -19,7 +19,8 @@ from PIL import Image
 from ..core.attention import ProbedLayer
 from ..errors import InterInvError
 from ..formats.families import ENCODERS, check_family
-from .a1111_host import SAMPLER, _spatial, check_loaded, is_forge, openpose_model  # noqa: F401  (is_forge: for the shells)
+from .a1111_host import (attn2_sizes, check_loaded, embedding_positions, is_forge, new_txt2img,  # noqa: F401
+                         one_per_image, openpose_model, render_txt2img)  # is_forge: for the shells
 from .base import ImageSize, Vectors
 from .images import encode_in_batches
 
@@ -270,15 +271,7 @@ class ForgeHost:
         for name, count in words.items():
             self._register(name, None, count)
         chunks, _ = self._engine.tokenize_line(prompt)
-        positions: dict[str, list[int]] = {}
-        start = 0
-        for chunk in chunks:
-            for fix in chunk.fixes:
-                if fix.embedding.name in words:
-                    first = start + fix.offset + 1
-                    positions.setdefault(fix.embedding.name, []).extend(range(first, first + int(fix.embedding.vectors)))
-            start += len(chunk.tokens)
-        return positions
+        return embedding_positions(chunks, words)
 
     def encode_prompts(self, prompts: Sequence[str], vectors: Vectors,
                        sizes: Sequence[ImageSize] | None = None) -> torch.Tensor:
@@ -358,27 +351,12 @@ class ForgeHost:
 
     def cross_attention_layers(self, latent_size: tuple[int, int]) -> list[ProbedLayer]:
         """Every attn2 (Forge's CrossAttention: no `scale`, dim_head**-0.5), sized by one forward pass."""
-        modules = [(name, module) for name, module in self._unet.model.diffusion_model.named_modules()
-                   if name.endswith("attn2") and hasattr(module, "to_q") and hasattr(module, "to_k")]
-        lengths: dict[str, int] = {}
+        @torch.no_grad()
+        def forward() -> None:
+            self.predict(torch.zeros(1, 4, *latent_size), torch.zeros(1, dtype=torch.long), self.encode_prompts([""], {}))
 
-        def measure(name: str):
-            def hook(_module, _inputs, output) -> None:
-                lengths.setdefault(name, output.shape[1])
-
-            return hook
-
-        handles = [module.to_q.register_forward_hook(measure(name)) for name, module in modules]
-        try:
-            with torch.no_grad():
-                cond = self.encode_prompts([""], {})
-                self.predict(torch.zeros(1, 4, *latent_size), torch.zeros(1, dtype=torch.long), cond)
-        finally:
-            for handle in handles:
-                handle.remove()
-        return [ProbedLayer(name=name, module=module, size=_spatial(lengths[name], latent_size),
-                            scale=float(getattr(module, "scale", module.dim_head**-0.5)))
-                for name, module in modules if name in lengths]
+        return [ProbedLayer(name=name, module=module, size=size, scale=float(getattr(module, "scale", module.dim_head**-0.5)))
+                for name, module, size in attn2_sizes(self._unet.model.diffusion_model, forward, latent_size)]
 
     @contextlib.contextmanager
     def training(self) -> Iterator[None]:
@@ -411,36 +389,14 @@ class ForgeHost:
         size: tuple[int, int] | None = None,
         vectors: Vectors | None = None,
     ) -> Image.Image:
-        from modules import errors, processing
-
-        shared = _shared()
         for name, per_encoder in (vectors or {}).items():
             self._register(name, per_encoder[self.encoder_key].detach(), per_encoder[self.encoder_key].shape[0])
-        width, height = size or (self.preview_size, self.preview_size)
-        p = processing.StableDiffusionProcessingTxt2Img(
-            sd_model=self.sd_model, prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
-            cfg_scale=guidance_scale, width=width, height=height, sampler_name=SAMPLER, batch_size=1, n_iter=1,
-            do_not_save_samples=True, do_not_save_grid=True, do_not_reload_embeddings=True,
-        )
-        p.scheduler = "Automatic"
+        p = new_txt2img(self.sd_model, prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
+                        guidance_scale=guidance_scale, size=size or (self.preview_size, self.preview_size))
         p.clear_prompt_cache()  # Forge reuses a conditioning by prompt text: the vectors change between previews
         if pose_image is not None:
-            controlnet_units(p, pose_image.convert("RGB").resize((width, height)), self.family)
-        counters = {k: getattr(shared.state, k) for k in ("job", "job_no", "job_count", "sampling_step", "sampling_steps", "textinfo")}
-        last_error = errors.exception_records[-1] if errors.exception_records else None
-        shared.state.job_count, shared.state.job_no = 1, 0
-        try:
-            with contextlib.closing(p), torch.no_grad():
-                processed = processing.process_images(p)
-        finally:
-            p.clear_prompt_cache()
-            for key, value in counters.items():
-                setattr(shared.state, key, value)
-        if pose_image is not None and errors.exception_records and errors.exception_records[-1] is not last_error:
-            raise InterInvError(f"A WebUI script failed while rendering a stage-1 image in its pose "
-                                f"({errors.exception_records[-1]['exception']}); see the console. Fix it (often the "
-                                "openpose ControlNet model), or choose the crop fallback.")
-        return processed.images[0]
+            controlnet_units(p, pose_image.convert("RGB").resize((p.width, p.height)), self.family)
+        return render_txt2img(p, posed=pose_image is not None, cleanup=p.clear_prompt_cache)
 
     def generate_batch(
         self,
@@ -455,9 +411,8 @@ class ForgeHost:
         vectors: Vectors | None = None,
     ) -> list[Image.Image]:
         """One txt2img call per image: the WebUI's processing renders a batch with consecutive seeds only."""
-        return [self.generate(prompt, pose_image=pose_image, seed=int(seed), steps=steps, guidance_scale=guidance_scale,
-                              negative_prompt=negative_prompt, size=size, vectors=vectors)
-                for prompt, seed in zip(prompts, seeds, strict=True)]
+        return one_per_image(self.generate, prompts, seeds, pose_image=pose_image, steps=steps,
+                             guidance_scale=guidance_scale, negative_prompt=negative_prompt, size=size, vectors=vectors)
 
     def install_embeddings(self, paths: Sequence[str]) -> list[str]:
         """Reload every database Forge reads embeddings with; each file must come back loaded in every engine."""
