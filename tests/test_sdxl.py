@@ -359,6 +359,15 @@ def test_a_hub_id_is_read_from_the_hub_and_an_sdxl_refiner_there_is_refused(hub,
         load_host("alice/refiner", device="cpu")
 
 
+def test_a_mistyped_relative_folder_is_named_not_sent_to_the_hub(tmp_path, monkeypatch):
+    from interinv.hosts.diffusers_host import load_host
+
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InterInvError, match="Model folder 'models/sdxl-base' does not exist"):
+        load_host("models/sdxl-base", device="cpu")
+
+
 def test_an_fp16_vae_that_overflows_in_fp16_encodes_in_fp32_and_stays_fp16():
     host = tiny_sdxl_host()
     images = [Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))]

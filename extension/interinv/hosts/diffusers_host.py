@@ -434,7 +434,7 @@ def load_host(
             if not path.is_file():
                 raise InterInvError(f"Model file '{path}' does not exist. Check the --model path.")
             pipe = _single_file_pipeline_class(path).from_single_file(str(path), config=config, torch_dtype=dtype)
-        elif not HUB_ID.fullmatch(model):
+        elif not HUB_ID.fullmatch(model) or path.parent.is_dir():  # "models/x" with a local models/: a mistyped path
             raise InterInvError(f"Model folder '{model}' does not exist. Check the --model path.")
         else:
             pipe = _from_pretrained(model, dtype)
