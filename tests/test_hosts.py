@@ -9,6 +9,8 @@ import a1111_standin  # noqa: F401  (puts the stand-in's `modules` on sys.path)
 from standin import a1111_host
 from standin import webui  # noqa: F401  (a fixture)
 
+from interinv.errors import InterInvError
+
 
 def _images(count):
     rng = np.random.default_rng(0)
@@ -48,3 +50,13 @@ def test_a1111_generate_batch_gives_generates_image_for_each_prompt_and_seed(web
     assert [image.size for image in images] == [(64, 64)] * 2
     assert np.array_equal(np.asarray(images[1]), np.asarray(single))
     assert not np.array_equal(np.asarray(images[0]), np.asarray(images[1]))
+
+
+def test_an_inpainting_unet_of_any_family_is_refused_with_the_reason():
+    from interinv.hosts.diffusers_host import DiffusersHost
+    from interinv.testing import tiny_pipeline
+
+    pipe = tiny_pipeline()
+    pipe.unet.register_to_config(in_channels=9)  # what an SD1.5 inpainting UNet's config says
+    with pytest.raises(InterInvError, match="takes 9 UNet input channels.*inpainting"):
+        DiffusersHost(pipe, family="sd1", device="cpu", model_name="sd15-inpainting")

@@ -107,6 +107,8 @@ class DiffusersHost:
         self.controlnet = controlnet
         self.model_name = model_name or type(pipe).__name__
         self.family, self._encoders = text_encoders(pipe, family, self.model_name)
+        if pipe.unet.config.in_channels != pipe.vae.config.latent_channels:
+            _refuse_extra_inputs(self.model_name, pipe.unet.config.in_channels, self.family)
         if self.family == "sdxl":
             _pool_at_eos(self._encoders[-1])
         self.embedding_dims = {enc.key: enc.table.shape[1] for enc in self._encoders}
@@ -516,3 +518,11 @@ def _refuse_inpainting(source: str) -> None:
     raise InterInvError(
         f"'{source}' is an SDXL inpainting model (its UNet takes 9 input channels: latents, mask, masked image). "
         "Train on the SDXL base model; the words then also work in inpainting.")
+
+
+def _refuse_extra_inputs(source: str, channels: int, family: str) -> None:
+    """An inpainting (9 channels) or depth model (5) of any family: training feeds the UNet the latents only."""
+    raise InterInvError(
+        f"'{source}' takes {channels} UNet input channels, not only the latents: it is an inpainting or depth model, "
+        f"which training cannot feed. Train on the {family.upper()} base model it was made from; the words then also "
+        "work in it.")
