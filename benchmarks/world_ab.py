@@ -18,6 +18,7 @@ import dataclasses
 import json
 import random
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -48,14 +49,17 @@ def caption_benefit(pipe, data, scaled: torch.Tensor, t_values=(250, 500, 750), 
     return out
 
 
-@torch.no_grad()
-def interaction_benefit(pipe, vae, style: render.Style, t_values=(500, 750), scenes: int = 256, seed: int = 11) -> dict:
-    """1 - ε-MSE(true caption) / ε-MSE(the same caption naming another interaction), on fresh named scenes.
+@dataclass(frozen=True)
+class NamedScenes:
+    """Fresh named scenes as scaled latents, each with its true caption and one naming another interaction."""
 
-    Unlike the caption benefit, species words are the same in both captions, so this is only the interaction's
-    share of the text's use, and it is comparable between caption plans (the scenes are drawn the same way).
-    """
-    rng, generator = random.Random(seed), torch.Generator().manual_seed(seed)
+    latents: torch.Tensor
+    true: list[str]
+    swapped: list[str]
+
+
+def named_scenes(vae, style: render.Style, scenes: int = 256, seed: int = 11) -> NamedScenes:
+    rng = random.Random(seed)
     named = [name for name in render.INTERACTIONS if name not in grammar.HELD_OUT]
     images, true, swapped = [], [], []
     for index in range(scenes):
@@ -63,12 +67,22 @@ def interaction_benefit(pipe, vae, style: render.Style, t_values=(500, 750), sce
         images.append(pixels(render.render_pair(seed * 1_000_000 + index, name, pair, 64, style).image))
         true.append(grammar.pair_caption(rng, name, pair, True))
         swapped.append(grammar.pair_caption(rng, rng.choice([n for n in named if n != name]), pair, True))
-    scaled = encode_latents(vae, torch.stack(images)) * vae.config.scaling_factor
+    return NamedScenes(encode_latents(vae, torch.stack(images)) * vae.config.scaling_factor, true, swapped)
+
+
+@torch.no_grad()
+def interaction_benefit(pipe, scenes: NamedScenes, t_values=(500, 750), seed: int = 11) -> dict:
+    """1 - ε-MSE(true caption) / ε-MSE(the same caption naming another interaction), on fresh named scenes.
+
+    Unlike the caption benefit, species words are the same in both captions, so this is only the interaction's
+    share of the text's use, and it is comparable between caption plans (the scenes are drawn the same way).
+    """
+    generator = torch.Generator().manual_seed(seed)
     alphas, out = pipe.scheduler.alphas_cumprod.float(), {}
     for t in t_values:
-        noise = torch.randn(scaled.shape, generator=generator)
-        x_t = alphas[t].sqrt() * scaled + (1 - alphas[t]).sqrt() * noise
-        losses = [epsilon_mse(pipe, x_t, t, noise, captions) for captions in (true, swapped)]
+        noise = torch.randn(scenes.latents.shape, generator=generator)
+        x_t = alphas[t].sqrt() * scenes.latents + (1 - alphas[t]).sqrt() * noise
+        losses = [epsilon_mse(pipe, x_t, t, noise, captions) for captions in (scenes.true, scenes.swapped)]
         out[t] = {"true": losses[0], "swapped": losses[1], "benefit": 1 - losses[0] / losses[1]}
     return out
 
@@ -89,14 +103,30 @@ def vae_for(cfg: PretrainConfig, data, reuse_vae: bool):
     return vae
 
 
-def measure(name: str, cfg: PretrainConfig, pipe, vae, steps: int, samples: int, style: render.Style) -> dict:
-    """Gate, neutral histogram and caption benefit of one denoiser (the committed ControlNet and scorers)."""
-    committed = load_world(WEIGHTS_DIR)
+@dataclass(frozen=True)
+class Yardstick:
+    """What every measurement of a variant uses, made once: the committed world (ControlNet, scorers) and the
+    fresh scenes of the two caption measures."""
+
+    committed: WorldModels
+    fresh: object  # Renders drawn with the variant's plan
+    fresh_latents: torch.Tensor
+    named: NamedScenes
+
+
+def yardstick(cfg: PretrainConfig, vae, style: render.Style) -> Yardstick:
+    fresh = render_set(400, 112, cfg.seed + 7, caption_plan(cfg), log, style)
+    return Yardstick(load_world(WEIGHTS_DIR), fresh, encode_latents(vae, fresh.images) * vae.config.scaling_factor,
+                     named_scenes(vae, style))
+
+
+def measure(name: str, cfg: PretrainConfig, pipe, ruler: Yardstick, steps: int, samples: int) -> dict:
+    """Gate, neutral histogram, caption and interaction benefit of one denoiser (the committed ControlNet and scorers)."""
+    committed = ruler.committed
     models = WorldModels(pipe, committed.controlnet, committed.interaction_scorer, committed.species_scorer,
                          committed.second_scorer)
-    fresh = render_set(400, 112, cfg.seed + 7, caption_plan(cfg), log, style)
-    benefit = caption_benefit(pipe, fresh, encode_latents(vae, fresh.images) * vae.config.scaling_factor)
-    interaction = interaction_benefit(pipe, vae, style)
+    benefit = caption_benefit(pipe, ruler.fresh, ruler.fresh_latents)
+    interaction = interaction_benefit(pipe, ruler.named)
     check = CheckConfig(gate_samples=samples, neutral_samples=samples, seed=cfg.seed)
     gate = measure_gate(models, check)[0]
     neutral = measure_neutral(models, check, caption_plan(cfg))[0]
@@ -114,12 +144,12 @@ def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool, e
     vae = vae_for(cfg, data, reuse_vae)
     scaled = encode_latents(vae, data.images) * vae.config.scaling_factor
     log(f"{name}: latent std per channel {[round(float(s), 2) for s in scaled.std(dim=(0, 2, 3))]}")
-    measured = [0.0]  # seconds spent measuring, kept out of the training time
+    ruler, measured = yardstick(cfg, vae, style), [0.0]  # seconds spent measuring, kept out of the training time
 
     def measure_at(step: int, pipe) -> None:
         if step in eval_at or step == cfg.unet_steps:
             began = time.time()
-            result = measure(name, cfg, pipe, vae, step, samples, style)
+            result = measure(name, cfg, pipe, ruler, step, samples)
             measured[0] += time.time() - began
             record({**result, "train_s": round(time.time() - started - measured[0]),
                     "threads": torch.get_num_threads(), "style": dataclasses.asdict(style),
