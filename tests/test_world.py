@@ -273,3 +273,20 @@ def test_committed_world_metrics_meet_every_target():
     assert check["inversion"]["samples"] >= 64
     missed = {name: row["value"] for name, row in check["targets"].items() if not row["met"]}
     assert not missed, missed
+
+
+def test_the_denoisers_step_hook_sees_every_step_and_the_returned_ema_pipeline():
+    import torch
+
+    from interinv_world.grammar import CaptionPlan
+    from interinv_world.models import new_vae
+    from interinv_world.pretrain import encode_latents, render_set, train_denoiser
+
+    data = render_set(8, 4, 0, CaptionPlan(), lambda _: None)
+    vae = new_vae().eval()
+    scaled = encode_latents(vae, data.images)
+    seen = []
+    pipe = train_denoiser(vae, data, scaled, QUICK_PRETRAIN, torch.Generator().manual_seed(0), lambda _: None,
+                          lambda step, ema: seen.append((step, ema)))
+    assert [step for step, _ in seen] == list(range(1, QUICK_PRETRAIN.unet_steps + 1))
+    assert all(ema is pipe for _, ema in seen) and not pipe.unet.training

@@ -19,6 +19,22 @@ def test_same_seed_gives_identical_pixels_and_keypoints():
     assert all(np.array_equal(m, n) for m, n in zip(first.masks, second.masks))
 
 
+def test_a_bolder_style_thickens_the_same_figures_and_v1_is_the_default():
+    plain = render.render_pair(5, "hug", ("person", "robot"))
+    assert np.array_equal(np.asarray(plain.image),
+                          np.asarray(render.render_pair(5, "hug", ("person", "robot"), 64, render.V1_STYLE).image))
+    bold = render.render_pair(5, "hug", ("person", "robot"), 64, render.Style(thickness=1.6))
+    # the same poses: the joints differ only by the fit into the frame (one scale and shift for the scene)
+    shapes = [_normalised([xy for person in scene.people for xy in person.keypoints if xy]) for scene in (plain, bold)]
+    assert np.allclose(*shapes, atol=1e-9)
+    assert all(b.sum() > 1.1 * p.sum() for b, p in zip(bold.masks, plain.masks))
+
+
+def _normalised(points):
+    xy = np.asarray(points) - np.mean(points, axis=0)
+    return xy / np.linalg.norm(xy)
+
+
 def test_different_seeds_give_different_pictures():
     images = [np.asarray(render.render_single(seed, "waving", "cat").image) for seed in (0, 1)]
     assert not np.array_equal(*images)
