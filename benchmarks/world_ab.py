@@ -27,8 +27,8 @@ from interinv.config import parse_settings, with_overrides
 from interinv_world.check import CheckConfig, measure_gate, measure_neutral
 from interinv_world import grammar, render
 from interinv_world.models import WorldModels, load_world, pixels
-from interinv_world.pretrain import (PretrainConfig, caption_plan, encode_latents, render_set, standardise_latents, tokenize,
-                                     train_denoiser, train_vae)
+from interinv_world.pretrain import (PretrainConfig, caption_plan, encode_latents, render_set, standardise_latents,
+                                     scorer_data, tokenize, train_denoiser, train_main_scorers, train_vae)
 from interinv_world.settings import WEIGHTS_DIR
 
 
@@ -114,10 +114,26 @@ class Yardstick:
     named: NamedScenes
 
 
-def yardstick(cfg: PretrainConfig, vae, style: render.Style) -> Yardstick:
+def yardstick(cfg: PretrainConfig, vae, style: render.Style, data, own_scorers: bool) -> Yardstick:
     fresh = render_set(400, 112, cfg.seed + 7, caption_plan(cfg), log, style)
-    return Yardstick(load_world(WEIGHTS_DIR), fresh, encode_latents(vae, fresh.images) * vae.config.scaling_factor,
+    committed = load_world(WEIGHTS_DIR)
+    if own_scorers:
+        committed = dataclasses.replace(committed, **variant_scorers(cfg, vae, data, fresh))
+    return Yardstick(committed, fresh, encode_latents(vae, fresh.images) * vae.config.scaling_factor,
                      named_scenes(vae, style))
+
+
+def variant_scorers(cfg: PretrainConfig, vae, data, fresh) -> dict:
+    """Interaction and species scorers trained as pretrain trains them, on this variant's renders, so that a gate
+    on another render style is judged by scorers that know that style."""
+    interaction, species = train_main_scorers(*scorer_data(vae, data), cfg, torch.Generator().manual_seed(cfg.seed),
+                                              "cpu", log)
+    with torch.no_grad():
+        verdict = interaction(fresh.images.float() / 255)["interaction"].argmax(1)
+    named = fresh.interaction >= 0
+    log(f"variant interaction scorer: {float((verdict[named] == fresh.interaction[named]).float().mean()):.3f} "
+        "on fresh renders")
+    return {"interaction_scorer": interaction, "species_scorer": species, "second_scorer": None}
 
 
 def measure(name: str, cfg: PretrainConfig, pipe, ruler: Yardstick, steps: int, samples: int) -> dict:
@@ -137,14 +153,14 @@ def measure(name: str, cfg: PretrainConfig, pipe, ruler: Yardstick, steps: int, 
 
 
 def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool, eval_at: set[int],
-                record: Callable[[dict], None], style: render.Style) -> None:
+                record: Callable[[dict], None], style: render.Style, own_scorers: bool) -> None:
     """Train one variant and record its measurements at each step of `eval_at` and at the end."""
     started = time.time()
     data = render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, caption_plan(cfg), log, style)
     vae = vae_for(cfg, data, reuse_vae)
     scaled = encode_latents(vae, data.images) * vae.config.scaling_factor
     log(f"{name}: latent std per channel {[round(float(s), 2) for s in scaled.std(dim=(0, 2, 3))]}")
-    ruler, measured = yardstick(cfg, vae, style), [0.0]  # seconds spent measuring, kept out of the training time
+    ruler, measured = yardstick(cfg, vae, style, data, own_scorers), [0.0]  # seconds spent measuring, kept out of the training time
 
     def measure_at(step: int, pipe) -> None:
         if step in eval_at or step == cfg.unet_steps:
@@ -153,6 +169,7 @@ def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool, e
             measured[0] += time.time() - began
             record({**result, "train_s": round(time.time() - started - measured[0]),
                     "threads": torch.get_num_threads(), "style": dataclasses.asdict(style),
+                    "own_scorers": own_scorers,
                     "settings": dataclasses.asdict(cfg)})
 
     train_denoiser(vae, data, scaled, cfg, torch.Generator().manual_seed(cfg.seed), log, measure_at)
@@ -168,6 +185,8 @@ def main() -> None:
     parser.add_argument("--eval-at", default="", help="also measure at these steps, e.g. 350,700 (always at the end)")
     parser.add_argument("--style", default="", help="render style of every variant, e.g. thickness=1.6,size=1.0 "
                         "(default: world v1's); the gate's scorers stay the committed ones, trained on v1 renders")
+    parser.add_argument("--train-scorers", action="store_true",
+                        help="judge the gate with interaction and species scorers trained on this variant's renders")
     parser.add_argument("--out", default="world_ab.jsonl")
     args = parser.parse_args()
     if args.threads:
@@ -185,7 +204,7 @@ def main() -> None:
         base = dataclasses.replace(PretrainConfig(), unet_steps=args.steps, warmup=min(200, args.steps // 5))
         cfg = with_overrides(base, parse_settings([s for s in settings.split(",") if s]), "--variant")
         torch.manual_seed(cfg.seed)
-        run_variant(name, cfg, args.samples, not args.train_vae, eval_at, record, style)
+        run_variant(name, cfg, args.samples, not args.train_vae, eval_at, record, style, args.train_scorers)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,26 @@ def test_a_bolder_style_thickens_the_same_figures_and_v1_is_the_default():
     assert all(b.sum() > 1.1 * p.sum() for b, p in zip(bold.masks, plain.masks))
 
 
+def test_a_backdrop_style_draws_only_that_background_family(monkeypatch):
+    drawn = []
+    for name, draw in render.BACKGROUNDS.items():
+        monkeypatch.setitem(render.BACKGROUNDS, name, lambda rng, side, horizon, _n=name, _d=draw:
+                            drawn.append(_n) or _d(rng, side, horizon))
+    for seed in range(12):
+        render.render_pair(seed, "push", ("cat", "bear"), 64, render.Style(backdrop="studio"))
+        render.render_single(seed, "waving", "robot", 64, render.Style(backdrop="studio"))
+    assert drawn == ["studio"] * 24
+    drawn.clear()
+    for seed in range(12):
+        render.render_pair(seed, "push", ("cat", "bear"))
+    assert len(set(drawn)) > 2  # world v1 draws every family
+
+
+def test_an_unknown_backdrop_names_the_families():
+    with pytest.raises(InterInvError, match="backdrop 'moon'.*studio"):
+        render.Style(backdrop="moon")
+
+
 def _normalised(points):
     xy = np.asarray(points) - np.mean(points, axis=0)
     return xy / np.linalg.norm(xy)

@@ -430,13 +430,15 @@ def _reused_scorers(folder: Path, vae, data: Renders, cfg: PretrainConfig, devic
     second = folder / "scorers" / f"{SECOND_SCORER}.safetensors"
     if second.is_file():
         return (*scorers, load_scorer(second).to(device))
-    images, interaction = _scorer_data(vae, data)
+    images, interaction, _ = scorer_data(vae, data)
     return (*scorers, _train_second_scorer(images, interaction, cfg, device, log))
 
 
-def _scorer_data(vae, data: Renders) -> tuple[torch.Tensor, torch.Tensor]:
-    """Renders and their VAE reconstructions, as generated images come through the VAE, with their labels."""
-    return torch.cat([data.images, reconstruct(vae, data.images)]), data.interaction.repeat(2)
+def scorer_data(vae, data: Renders) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Renders and their VAE reconstructions, as generated images come through the VAE, with their interaction and
+    species labels."""
+    images = torch.cat([data.images, reconstruct(vae, data.images)])
+    return images, data.interaction.repeat(2), data.species.repeat(2, 1)
 
 
 def _train_second_scorer(images: torch.Tensor, interaction: torch.Tensor, cfg: PretrainConfig, device: str,
@@ -449,16 +451,22 @@ def _train_second_scorer(images: torch.Tensor, interaction: torch.Tensor, cfg: P
                         cfg, generator, device, "second interaction scorer", log, SECOND_SCORER_SHAPE)
 
 
-def _train_scorers(vae, data: Renders, cfg: PretrainConfig, generator: torch.Generator, device: str, log: Log):
-    """The interaction scorer, the species scorer and a second interaction scorer."""
-    images, interaction = _scorer_data(vae, data)
-    species = data.species.repeat(2, 1)
+def train_main_scorers(images: torch.Tensor, interaction: torch.Tensor, species: torch.Tensor, cfg: PretrainConfig,
+                       generator: torch.Generator, device: str, log: Log) -> tuple[SceneClassifier, SceneClassifier]:
+    """The interaction scorer and the species scorer, on `scorer_data`."""
     pairs = interaction >= 0
     inter = train_scorer({"interaction": len(render.INTERACTIONS)}, images[pairs], {"interaction": interaction[pairs]},
                          cfg, generator, device, "interaction scorer", log)
     kinds = train_scorer({"species": len(render.SPECIES)}, images, {"species": species}, cfg, generator, device,
                          "species scorer", log)
-    return inter, kinds, _train_second_scorer(images, interaction, cfg, device, log)
+    return inter, kinds
+
+
+def _train_scorers(vae, data: Renders, cfg: PretrainConfig, generator: torch.Generator, device: str, log: Log):
+    """The interaction scorer, the species scorer and a second interaction scorer."""
+    images, interaction, species = scorer_data(vae, data)
+    main = train_main_scorers(images, interaction, species, cfg, generator, device, log)
+    return (*main, _train_second_scorer(images, interaction, cfg, device, log))
 
 
 def model_card(metrics: dict) -> str:

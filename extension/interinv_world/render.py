@@ -38,13 +38,21 @@ OUTLINE_SHADE = 0.45  # the rim is its shape's colour times this
 @dataclass(frozen=True)
 class Style:
     """How boldly figures are drawn: `thickness` scales every segment's width and disc's radius (limbs, torso,
-    joints, heads), `size` the figures' size in the frame (still fitted into it). World v1 draws both at 1."""
+    joints, heads), `size` the figures' size in the frame (still fitted into it). World v1 draws both at 1.
+    `backdrop` names the one background family to draw ("studio": a plain two-tone backdrop); "" draws them all."""
 
     thickness: float = 1.0
     size: float = 1.0
+    backdrop: str = ""
+
+    def __post_init__(self) -> None:
+        if self.backdrop:
+            require(self.backdrop, tuple(BACKGROUNDS), "backdrop")
+
+    def backgrounds(self) -> tuple[str, ...]:
+        return (self.backdrop,) if self.backdrop else tuple(BACKGROUNDS)
 
 
-V1_STYLE = Style()
 
 # ---- bodies -----------------------------------------------------------------------------------
 
@@ -768,6 +776,7 @@ def _studio(rng: random.Random, side: int, horizon: int) -> tuple[Image.Image, C
 BACKGROUNDS: dict[str, Callable[[random.Random, int, int], tuple[Image.Image, Colour]]] = {
     "meadow": _meadow, "room": _room, "beach": _beach, "night": _night, "studio": _studio,
 }
+V1_STYLE = Style()
 
 
 # ---- scenes -----------------------------------------------------------------------------------
@@ -833,7 +842,7 @@ def _compose(
     oy = rng.uniform(max(oy_low, min(oy_high, 0.74 * side - y1 * scale)), oy_high)
     origin = complex(ox, oy)
     horizon = int(max(0.15 * side, min(0.8 * side, oy - rng.uniform(0.1, 0.35) * side)))
-    image, floor = BACKGROUNDS[rng.choice(tuple(BACKGROUNDS))](rng, side, horizon)
+    image, floor = BACKGROUNDS[rng.choice(style.backgrounds())](rng, side, horizon)
     draw, ids = ImageDraw.Draw(image), Image.new("L", (side, side), 0)
     draw_ids = ImageDraw.Draw(ids)
     for fig in figures:
