@@ -28,7 +28,8 @@ from interinv_world.check import CheckConfig, measure_gate, measure_neutral
 from interinv_world import grammar, render
 from interinv_world.models import WorldModels, load_world, pixels
 from interinv_world.pretrain import (PretrainConfig, caption_plan, encode_latents, render_set, standardise_latents,
-                                     scorer_data, tokenize, train_denoiser, train_main_scorers, train_vae)
+                                     scorer_accuracy, scorer_data, tokenize, train_denoiser, train_main_scorers,
+                                     train_vae)
 from interinv_world.settings import WEIGHTS_DIR
 
 
@@ -118,26 +119,22 @@ def yardstick(cfg: PretrainConfig, vae, style: render.Style, data, own_scorers: 
     fresh = render_set(400, 112, cfg.seed + 7, caption_plan(cfg), log, style)
     committed = load_world(WEIGHTS_DIR)
     if own_scorers:
-        committed = dataclasses.replace(committed, **variant_scorers(cfg, vae, data, fresh))
+        committed = dataclasses.replace(committed, **variant_scorers(cfg, vae, data))
+        log(f"variant scorers on fresh renders: {scorer_accuracy(committed, fresh)}")
     return Yardstick(committed, fresh, encode_latents(vae, fresh.images) * vae.config.scaling_factor,
                      named_scenes(vae, style))
 
 
-def variant_scorers(cfg: PretrainConfig, vae, data, fresh) -> dict:
+def variant_scorers(cfg: PretrainConfig, vae, data) -> dict:
     """Interaction and species scorers trained as pretrain trains them, on this variant's renders, so that a gate
     on another render style is judged by scorers that know that style."""
     interaction, species = train_main_scorers(*scorer_data(vae, data), cfg, torch.Generator().manual_seed(cfg.seed),
                                               "cpu", log)
-    with torch.no_grad():
-        verdict = interaction(fresh.images.float() / 255)["interaction"].argmax(1)
-    named = fresh.interaction >= 0
-    log(f"variant interaction scorer: {float((verdict[named] == fresh.interaction[named]).float().mean()):.3f} "
-        "on fresh renders")
     return {"interaction_scorer": interaction, "species_scorer": species, "second_scorer": None}
 
 
 def measure(name: str, cfg: PretrainConfig, pipe, ruler: Yardstick, steps: int, samples: int) -> dict:
-    """Gate, neutral histogram, caption and interaction benefit of one denoiser (the committed ControlNet and scorers)."""
+    """Gate, neutral histogram, caption and interaction benefit of one denoiser (the yardstick's scorers)."""
     committed = ruler.committed
     models = WorldModels(pipe, committed.controlnet, committed.interaction_scorer, committed.species_scorer,
                          committed.second_scorer)
@@ -160,7 +157,8 @@ def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool, e
     vae = vae_for(cfg, data, reuse_vae)
     scaled = encode_latents(vae, data.images) * vae.config.scaling_factor
     log(f"{name}: latent std per channel {[round(float(s), 2) for s in scaled.std(dim=(0, 2, 3))]}")
-    ruler, measured = yardstick(cfg, vae, style, data, own_scorers), [0.0]  # seconds spent measuring, kept out of the training time
+    ruler = yardstick(cfg, vae, style, data, own_scorers)
+    measured = [0.0]  # seconds spent measuring, kept out of the training time
 
     def measure_at(step: int, pipe) -> None:
         if step in eval_at or step == cfg.unet_steps:
@@ -184,7 +182,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--eval-at", default="", help="also measure at these steps, e.g. 350,700 (always at the end)")
     parser.add_argument("--style", default="", help="render style of every variant, e.g. thickness=1.6,size=1.0 "
-                        "(default: world v1's); the gate's scorers stay the committed ones, trained on v1 renders")
+                        "(default: world v1's); the gate's scorers are the committed ones, trained on v1 renders, "
+                        "unless --train-scorers")
     parser.add_argument("--train-scorers", action="store_true",
                         help="judge the gate with interaction and species scorers trained on this variant's renders")
     parser.add_argument("--out", default="world_ab.jsonl")

@@ -53,7 +53,6 @@ class Style:
         return (self.backdrop,) if self.backdrop else tuple(BACKGROUNDS)
 
 
-
 # ---- bodies -----------------------------------------------------------------------------------
 
 
