@@ -7,8 +7,8 @@ and seed, reusing one VAE and the committed scorers, then measures:
 
     python benchmarks/world_ab.py --steps 400 --variant base: --variant perchannel:per_channel_latents=true
 
-A variant is NAME:KEY=VALUE[,KEY=VALUE...] over `interinv_world.pretrain.PretrainConfig`. Results are printed
-and appended as JSON lines to --out.
+A variant is NAME:KEY=VALUE[,KEY=VALUE...] over `interinv_world.pretrain.PretrainConfig`; a list value keeps its
+commas (held_out=kiss_hand,piggyback,pull_hand,back_to_back). Results are printed and appended as JSON lines to --out.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import json
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -26,10 +27,11 @@ import torch
 from interinv.config import parse_settings, with_overrides
 from interinv_world.check import CheckConfig, measure_gate, measure_neutral
 from interinv_world import grammar, render
+from interinv_world.design import WorldDesign
 from interinv_world.models import WorldModels, load_world, pixels
-from interinv_world.pretrain import (PretrainConfig, caption_plan, encode_latents, render_set, standardise_latents,
-                                     scorer_accuracy, scorer_data, tokenize, train_denoiser, train_main_scorers,
-                                     train_vae)
+from interinv_world.pretrain import (PretrainConfig, encode_latents, render_set, scorer_accuracy, scorer_data,
+                                     standardise_latents, tokenize, train_denoiser, train_main_scorers, train_vae,
+                                     world_design)
 from interinv_world.settings import WEIGHTS_DIR
 
 
@@ -59,13 +61,12 @@ class NamedScenes:
     swapped: list[str]
 
 
-def named_scenes(vae, style: render.Style, scenes: int = 256, seed: int = 11) -> NamedScenes:
-    rng = random.Random(seed)
-    named = [name for name in render.INTERACTIONS if name not in grammar.HELD_OUT]
+def named_scenes(vae, design: WorldDesign, scenes: int = 256, seed: int = 11) -> NamedScenes:
+    rng, named = random.Random(seed), design.plan.named
     images, true, swapped = [], [], []
     for index in range(scenes):
         name, pair = rng.choice(named), (rng.choice(render.SPECIES), rng.choice(render.SPECIES))
-        images.append(pixels(render.render_pair(seed * 1_000_000 + index, name, pair, 64, style).image))
+        images.append(pixels(render.render_pair(seed * 1_000_000 + index, name, pair, 64, design.style).image))
         true.append(grammar.pair_caption(rng, name, pair, True))
         swapped.append(grammar.pair_caption(rng, rng.choice([n for n in named if n != name]), pair, True))
     return NamedScenes(encode_latents(vae, torch.stack(images)) * vae.config.scaling_factor, true, swapped)
@@ -106,8 +107,8 @@ def vae_for(cfg: PretrainConfig, data, reuse_vae: bool):
 
 @dataclass(frozen=True)
 class Yardstick:
-    """What every measurement of a variant uses, made once: the committed world (ControlNet, scorers) and the
-    fresh scenes of the two caption measures."""
+    """What every measurement of a variant uses, made once: the committed world (ControlNet, scorers) with the
+    variant's design, and the fresh scenes of the two caption measures."""
 
     committed: WorldModels
     fresh: object  # Renders drawn with the variant's plan
@@ -115,14 +116,15 @@ class Yardstick:
     named: NamedScenes
 
 
-def yardstick(cfg: PretrainConfig, vae, style: render.Style, data, own_scorers: bool) -> Yardstick:
-    fresh = render_set(400, 112, cfg.seed + 7, caption_plan(cfg), log, style)
-    committed = load_world(WEIGHTS_DIR)
+def yardstick(cfg: PretrainConfig, vae, data, own_scorers: bool) -> Yardstick:
+    design = world_design(cfg)
+    fresh = render_set(400, 112, cfg.seed + 7, design, log)
+    committed = dataclasses.replace(load_world(WEIGHTS_DIR), design=design)
     if own_scorers:
         committed = dataclasses.replace(committed, **variant_scorers(cfg, vae, data))
         log(f"variant scorers on fresh renders: {scorer_accuracy(committed, fresh)}")
     return Yardstick(committed, fresh, encode_latents(vae, fresh.images) * vae.config.scaling_factor,
-                     named_scenes(vae, style))
+                     named_scenes(vae, design))
 
 
 def variant_scorers(cfg: PretrainConfig, vae, data) -> dict:
@@ -135,29 +137,27 @@ def variant_scorers(cfg: PretrainConfig, vae, data) -> dict:
 
 def measure(name: str, cfg: PretrainConfig, pipe, ruler: Yardstick, steps: int, samples: int) -> dict:
     """Gate, neutral histogram, caption and interaction benefit of one denoiser (the yardstick's scorers)."""
-    committed = ruler.committed
-    models = WorldModels(pipe, committed.controlnet, committed.interaction_scorer, committed.species_scorer,
-                         committed.second_scorer)
+    models = dataclasses.replace(ruler.committed, pipe=pipe)
     benefit = caption_benefit(pipe, ruler.fresh, ruler.fresh_latents)
     interaction = interaction_benefit(pipe, ruler.named)
     check = CheckConfig(gate_samples=samples, neutral_samples=samples, seed=cfg.seed)
     gate = measure_gate(models, check)[0]
-    neutral = measure_neutral(models, check, caption_plan(cfg))[0]
+    neutral = measure_neutral(models, check)[0]
     return {"variant": name, "steps": steps, "of_steps": cfg.unet_steps, "gate": gate["interaction_accuracy"],
-            "species": gate["species_set_accuracy"], "neutral_min_ratio": neutral["min_ratio"],
-            "neutral_tv": neutral["tv_distance"], "caption_benefit": benefit,
+            "species": gate["species_set_accuracy"], "per_interaction": gate["per_interaction"],
+            "neutral_min_ratio": neutral["min_ratio"], "neutral_tv": neutral["tv_distance"], "caption_benefit": benefit,
             "interaction_benefit": interaction}
 
 
 def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool, eval_at: set[int],
-                record: Callable[[dict], None], style: render.Style, own_scorers: bool) -> None:
+                record: Callable[[dict], None], own_scorers: bool) -> None:
     """Train one variant and record its measurements at each step of `eval_at` and at the end."""
     started = time.time()
-    data = render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, caption_plan(cfg), log, style)
+    data = render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, world_design(cfg), log)
     vae = vae_for(cfg, data, reuse_vae)
     scaled = encode_latents(vae, data.images) * vae.config.scaling_factor
     log(f"{name}: latent std per channel {[round(float(s), 2) for s in scaled.std(dim=(0, 2, 3))]}")
-    ruler = yardstick(cfg, vae, style, data, own_scorers)
+    ruler = yardstick(cfg, vae, data, own_scorers)
     measured = [0.0]  # seconds spent measuring, kept out of the training time
 
     def measure_at(step: int, pipe) -> None:
@@ -166,7 +166,7 @@ def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool, e
             result = measure(name, cfg, pipe, ruler, step, samples)
             measured[0] += time.time() - began
             record({**result, "train_s": round(time.time() - started - measured[0]),
-                    "threads": torch.get_num_threads(), "style": dataclasses.asdict(style),
+                    "threads": torch.get_num_threads(), "style": dataclasses.asdict(cfg.style),
                     "own_scorers": own_scorers,
                     "settings": dataclasses.asdict(cfg)})
 
@@ -182,8 +182,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--eval-at", default="", help="also measure at these steps, e.g. 350,700 (always at the end)")
     parser.add_argument("--style", default="", help="render style of every variant, e.g. thickness=1.6,size=1.0 "
-                        "(default: world v1's); the gate's scorers are the committed ones, trained on v1 renders, "
-                        "unless --train-scorers")
+                        "(default: world v1's; a variant's style.KEY=VALUE overrides it); the gate's scorers are the "
+                        "committed ones, trained on v1 renders, unless --train-scorers")
     parser.add_argument("--train-scorers", action="store_true",
                         help="judge the gate with interaction and species scorers trained on this variant's renders")
     parser.add_argument("--out", default="world_ab.jsonl")
@@ -200,10 +200,15 @@ def main() -> None:
 
     for spec in args.variant:
         name, _, settings = spec.partition(":")
-        base = dataclasses.replace(PretrainConfig(), unet_steps=args.steps, warmup=min(200, args.steps // 5))
-        cfg = with_overrides(base, parse_settings([s for s in settings.split(",") if s]), "--variant")
+        base = dataclasses.replace(PretrainConfig(), unet_steps=args.steps, warmup=min(200, args.steps // 5), style=style)
+        cfg = with_overrides(base, parse_settings(variant_settings(settings)), "--variant")
         torch.manual_seed(cfg.seed)
-        run_variant(name, cfg, args.samples, not args.train_vae, eval_at, record, style, args.train_scorers)
+        run_variant(name, cfg, args.samples, not args.train_vae, eval_at, record, args.train_scorers)
+
+
+def variant_settings(text: str) -> list[str]:
+    """KEY=VALUE settings split at the commas that start a new KEY=, so that a list value keeps its own."""
+    return [setting for setting in re.split(r",(?=[\w.]+=)", text) if setting]
 
 
 if __name__ == "__main__":

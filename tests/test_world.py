@@ -6,13 +6,17 @@ import torch
 from PIL import Image
 
 from interinv_world import grammar, render
-from interinv_world.bench import (QUICK, RELATION_ONLY, TABLE, bootstrap_ci, merge_bench_runs, method_config,
-                                  novel_pairs, run_bench)
+from interinv_world.bench import (QUICK, RELATION_ONLY, bootstrap_ci, merge_bench_runs, method_config, novel_pairs,
+                                  run_bench)
+from interinv_world.design import WorldDesign, design_from_config, load_design
 from interinv_world.models import WEIGHTS_DIR, load_world
 from interinv.errors import InterInvError
 from interinv.config import parse_settings, with_overrides
 from interinv_world.commands import method_overrides
-from interinv_world.pretrain import QUICK as QUICK_PRETRAIN, PretrainConfig, denoising_loss, lr_lambda, pretrain
+from interinv_world.pretrain import (QUICK as QUICK_PRETRAIN, PretrainConfig, denoising_loss, lr_lambda, pretrain,
+                                     render_set, world_design)
+
+TABLE = grammar.CaptionPlan().table  # the default (v1) design's, which the quick world has
 
 
 @pytest.fixture(scope="module")
@@ -209,24 +213,71 @@ def test_neutral_training_shares_follow_the_caption_plan():
 
 @pytest.mark.parametrize("setting", ["held_out_share=1.5", "named_share=-0.1"])
 def test_a_share_outside_0_to_1_is_refused_by_name(setting):
-    from interinv_world.pretrain import PretrainConfig, caption_plan
-
     cfg = with_overrides(PretrainConfig(), parse_settings([setting]))
     with pytest.raises(InterInvError, match=f"'{setting.split('=')[0]}' must be a share from 0 to 1"):
-        caption_plan(cfg)
+        world_design(cfg)
 
 
 def test_the_held_out_share_sets_how_often_the_renders_show_a_held_out_interaction():
-    from interinv_world.pretrain import render_set
-
     plan = grammar.CaptionPlan(named_share=0.9, held_out_share=0.25)
-    data = render_set(400, 0, seed=3, plan=plan, log=lambda _: None)
+    data = render_set(400, 0, seed=3, design=WorldDesign(plan), log=lambda _: None)
     held = torch.tensor([render.INTERACTIONS[i] in grammar.HELD_OUT for i in data.interaction.tolist()])
     assert 0.18 < float(held.float().mean()) < 0.32  # 100 expected of 400
     captions = [c for c, h in zip(data.captions, held.tolist()) if h]
     assert all(" and a " in c for c in captions)  # held-out scenes stay neutral
-    uniform = render_set(40, 0, seed=3, plan=grammar.CaptionPlan(), log=lambda _: None)
+    uniform = render_set(40, 0, seed=3, design=WorldDesign(), log=lambda _: None)
     assert len(set(uniform.interaction.tolist())) > 5  # None keeps v1's draw over all ten
+
+
+SWAPPED = "high_five,hug,push,lean_shoulder,carry"
+
+
+def test_a_world_holds_out_what_its_config_says_and_captions_them_only_neutrally():
+    cfg = with_overrides(PretrainConfig(), parse_settings([f"held_out={SWAPPED}", "held_out_share=0.5",
+                                                           "named_share=1.0", "style.backdrop=studio"]))
+    design = world_design(cfg)
+    assert design.plan.held_out == tuple(SWAPPED.split(",")) and design.plan.tuning == "carry"
+    assert design.plan.table == ("high_five", "hug", "push", "lean_shoulder") and "kiss_hand" in design.plan.named
+    assert design.style == render.Style(backdrop="studio")
+    data = render_set(200, 0, seed=5, design=design, log=lambda _: None)
+    for caption, index in zip(data.captions, data.interaction.tolist()):
+        held = render.INTERACTIONS[index] in design.plan.held_out
+        assert (" and a " in caption) == held, caption  # named_share 1: every named scene names its interaction
+    assert design_from_config(json.loads(json.dumps(dataclasses.asdict(cfg)))) == design  # as metrics.json keeps it
+
+
+def test_a_world_without_design_keys_is_world_v1(tmp_path):
+    assert load_design(tmp_path) == WorldDesign()  # no metrics.json
+    (tmp_path / "metrics.json").write_text(json.dumps({"config": {"named_share": 0.8}}))
+    assert load_design(tmp_path) == WorldDesign() and WorldDesign().plan.held_out == grammar.HELD_OUT
+    assert load_design(WEIGHTS_DIR) == WorldDesign()  # the committed world predates the keys
+
+
+@pytest.mark.parametrize("config, match", [
+    ({"held_out": ["kiss_hand", "dance"]}, "Unknown held-out interaction 'dance'"),
+    ({"held_out": ["kiss_hand"]}, "at least 2 different interactions"),
+    ({"held_out": list(render.INTERACTIONS)}, "leave at least one named"),
+    ({"style": {"colour": "red"}}, "'style' must be an object with the keys"),
+])
+def test_a_bad_design_is_refused_by_name(config, match):
+    with pytest.raises(InterInvError, match=match):
+        design_from_config(config)
+
+
+def test_an_unreadable_metrics_file_is_named(tmp_path):
+    (tmp_path / "metrics.json").write_text("{not json")
+    with pytest.raises(InterInvError, match="metrics.json' is not a metrics file"):
+        load_design(tmp_path)
+
+
+def test_the_demo_refuses_an_interaction_that_the_world_names(tmp_path):
+    from interinv_world.demo import demo_interaction
+    from interinv_world.settings import DemoConfig
+
+    world = load_world(WEIGHTS_DIR)
+    assert demo_interaction(world, DemoConfig()) == "kiss_hand"
+    with pytest.raises(InterInvError, match="'hug': this world names it"):
+        demo_interaction(world, DemoConfig(interaction="hug"))
 
 
 def test_verdicts_apply_lower_and_upper_bounds_and_fail_what_was_not_measured():
@@ -278,11 +329,10 @@ def test_committed_world_metrics_meet_every_target():
 def test_the_denoisers_step_hook_sees_every_step_and_the_returned_ema_pipeline():
     import torch
 
-    from interinv_world.grammar import CaptionPlan
     from interinv_world.models import new_vae
-    from interinv_world.pretrain import encode_latents, render_set, train_denoiser
+    from interinv_world.pretrain import encode_latents, train_denoiser
 
-    data = render_set(8, 4, 0, CaptionPlan(), lambda _: None)
+    data = render_set(8, 4, 0, WorldDesign(), lambda _: None)
     vae = new_vae().eval()
     scaled = encode_latents(vae, data.images)
     seen = []

@@ -39,14 +39,12 @@ from .prompts import WORLD_BANK
 from .settings import METHOD_TITLES, METHODS, RELATION_ONLY
 from .sampling import classify
 
-TABLE = grammar.HELD_OUT[:4]  # the held-out interactions of the reported table
-TUNING = grammar.HELD_OUT[4:]  # held out as well, but used only to choose settings
 Log = Callable[[str], None]
 
 
 @dataclass
 class BenchConfig:
-    interactions: tuple[str, ...] = ()  # default: the held-out interactions of the table (TABLE)
+    interactions: tuple[str, ...] = ()  # default: the world's table interactions (held out, not for tuning)
     methods: tuple[str, ...] = METHODS
     exemplars: int = 8  # renders of one subject pair per interaction
     exemplar_species: tuple[str, str] = ("person", "person")
@@ -67,11 +65,13 @@ QUICK = BenchConfig(methods=METHODS, exemplars=2, steps=4, batch_size=2, stage1_
 
 
 # --- data --------------------------------------------------------------------------------------------
-def write_exemplars(folder: Path, interaction: str, species: tuple[str, str], count: int, seed: int) -> Path:
-    """Renders of one interaction with their pose JSON, masks and interaction.json: a real exemplar folder."""
+def write_exemplars(folder: Path, interaction: str, species: tuple[str, str], count: int, seed: int,
+                    style: render.Style) -> Path:
+    """Renders of one interaction in the world's style with their pose JSON, masks and interaction.json: a real
+    exemplar folder."""
     folder.mkdir(parents=True, exist_ok=True)
     for index in range(count):
-        scene = render.render_pair(seed * 1000 + index, interaction, species, IMAGE_SIDE)
+        scene = render.render_pair(seed * 1000 + index, interaction, species, IMAGE_SIDE, style)
         stem = folder / f"{index:02d}"
         save_png(stem.with_suffix(".png"), scene.image)
         write_openpose_json(stem.with_suffix(".json"), render.pose_image(scene))
@@ -198,12 +198,12 @@ def run_bench(models: WorldModels, out: Path, cfg: BenchConfig = BenchConfig(), 
     seeds = [cfg.seed * 100_000 + i for i in range(cfg.samples)]
     results = {"config": dataclasses.asdict(cfg), "interactions": {}, "timings_s": {}, "eval_pairs": eval_pairs,
                "seeds": seeds}
-    results["config"]["interactions"] = list(cfg.interactions or TABLE)
+    results["config"]["interactions"] = list(cfg.interactions or models.design.plan.table)
     grids = {m: [] for m in cfg.methods}
     for interaction in results["config"]["interactions"]:
         # seeded by the interaction, not its place in the list, so that split runs merge into the same table
         folder = write_exemplars(out / interaction / "exemplars", interaction, cfg.exemplar_species, cfg.exemplars,
-                                 cfg.seed + render.INTERACTIONS.index(interaction))
+                                 cfg.seed + render.INTERACTIONS.index(interaction), models.design.style)
         stage1 = stage1_images(host, folder, out / interaction, cfg, job) if set(cfg.methods) - set(RELATION_ONLY) - {"prompt"} else None
         results["interactions"][interaction] = {}
         for method in cfg.methods:

@@ -55,10 +55,9 @@ class CheckConfig:
 QUICK = CheckConfig(gate_samples=8, neutral_samples=8, sampling_steps=4, ti_steps=2, ti_samples=4, bootstrap=50)
 
 
-def named_jobs(count: int, seed: int) -> list[tuple[str, tuple[str, str], str]]:
-    """(interaction, species pair, caption) for captions that name a non-held-out interaction."""
+def named_jobs(count: int, seed: int, named: tuple[str, ...]) -> list[tuple[str, tuple[str, str], str]]:
+    """(interaction, species pair, caption) for captions that name one of the `named` interactions."""
     rng = random.Random(seed)
-    named = [name for name in render.INTERACTIONS if name not in grammar.HELD_OUT]
     jobs = []
     for _ in range(count):
         name, pair = rng.choice(named), (rng.choice(render.SPECIES), rng.choice(render.SPECIES))
@@ -78,7 +77,7 @@ def neutral_jobs(count: int, seed: int) -> list[tuple[tuple[str, str], str]]:
 
 def measure_gate(models: WorldModels, cfg: CheckConfig) -> tuple[dict, torch.Tensor, list]:
     """Accuracy of interaction and species on generations of named captions; returns the images too."""
-    jobs = named_jobs(cfg.gate_samples, cfg.seed + 2)
+    jobs = named_jobs(cfg.gate_samples, cfg.seed + 2, models.design.plan.named)
     images = sample_images(models.pipe, [c for _, _, c in jobs], [cfg.seed * 100_000 + i for i in range(len(jobs))],
                            cfg.sampling_steps, cfg.guidance)
     verdict = classify(models, images)
@@ -93,8 +92,9 @@ def measure_gate(models: WorldModels, cfg: CheckConfig) -> tuple[dict, torch.Ten
     return gate, images, jobs
 
 
-def measure_neutral(models: WorldModels, cfg: CheckConfig, plan: grammar.CaptionPlan) -> tuple[dict, torch.Tensor, torch.Tensor]:
+def measure_neutral(models: WorldModels, cfg: CheckConfig) -> tuple[dict, torch.Tensor, torch.Tensor]:
     """Histogram of the interactions drawn under neutral captions against the training captions' histogram."""
+    plan = models.design.plan
     jobs = neutral_jobs(cfg.neutral_samples, cfg.seed + 3)
     seeds = [cfg.seed * 100_000 + 50_000 + i for i in range(len(jobs))]
     images = sample_images(models.pipe, [c for _, c in jobs], seeds, cfg.sampling_steps, cfg.guidance)
@@ -103,7 +103,7 @@ def measure_neutral(models: WorldModels, cfg: CheckConfig, plan: grammar.Caption
     generated = (counts / counts.sum()).tolist()
     training = grammar.neutral_shares(plan)
     shares = dict(zip(render.INTERACTIONS, generated))
-    ratios = {name: shares[name] / training[name] for name in grammar.HELD_OUT}
+    ratios = {name: shares[name] / training[name] for name in plan.held_out}
     tv = 0.5 * sum(abs(shares[name] - training[name]) for name in render.INTERACTIONS)
     neutral = {"generated": shares, "training": training, "held_out_ratio": ratios,
                "min_ratio": min(ratios.values()), "tv_distance": tv, "samples": len(jobs)}
@@ -123,15 +123,15 @@ def measure_inversion(models: WorldModels, cfg: CheckConfig, work: Path, log: Lo
     """Plain TI of the tuning interaction on its exemplars, against the neutral caption, both rendered for the
     exemplars' own subject pair: if TI learns nothing here, no method comparison on this world means anything."""
     from interinv.job import Job
-    from .bench import (TUNING, BenchConfig, bootstrap_ci, eval_prompts, learn_words, method_config, render_method,
-                        score, world_host, write_exemplars, write_vocabularies)
+    from .bench import (BenchConfig, bootstrap_ci, eval_prompts, learn_words, method_config, render_method, score,
+                        world_host, write_exemplars, write_vocabularies)
 
-    interaction = TUNING[0]
+    interaction = models.design.plan.tuning
     bench = BenchConfig(steps=cfg.ti_steps, lr=cfg.ti_lr, samples=cfg.ti_samples, guidance=cfg.guidance,
                         sampling_steps=cfg.sampling_steps, seed=cfg.seed)
     host = world_host(models)
     folder = write_exemplars(work / "exemplars", interaction, bench.exemplar_species, bench.exemplars,
-                             cfg.seed + render.INTERACTIONS.index(interaction))
+                             cfg.seed + render.INTERACTIONS.index(interaction), models.design.style)
     train = method_config("ti", bench, write_vocabularies(work / "vocab"))
     pairs = [tuple(bench.exemplar_species)] * cfg.ti_samples
     seeds = [cfg.seed * 100_000 + 90_000 + i for i in range(cfg.ti_samples)]
@@ -148,13 +148,13 @@ def measure_inversion(models: WorldModels, cfg: CheckConfig, work: Path, log: Lo
             "ratio": ti[0] / max(prompt[0], 1 / cfg.ti_samples), "ci_separated": ti[1] > prompt[2]}
 
 
-def measure(models: WorldModels, cfg: CheckConfig, plan: grammar.CaptionPlan, log: Log = print,
-            pictures: Path | None = None) -> dict:
-    """Every measurement and its verdict against TARGETS; `pictures`: a folder for the PNGs."""
+def measure(models: WorldModels, cfg: CheckConfig, log: Log = print, pictures: Path | None = None) -> dict:
+    """Every measurement of the world by its own design, and its verdict against TARGETS; `pictures`: a folder for
+    the PNGs."""
     log(f"gate: {cfg.gate_samples} generations of named captions")
     gate, gate_images, jobs = measure_gate(models, cfg)
     log(f"neutral: {cfg.neutral_samples} generations of neutral captions")
-    neutral, neutral_images, drawn = measure_neutral(models, cfg, plan)
+    neutral, neutral_images, drawn = measure_neutral(models, cfg)
     agreement = scorer_agreement(models, torch.cat([gate_images, neutral_images]))
     inversion = None
     if cfg.ti_steps > 0:
@@ -166,7 +166,7 @@ def measure(models: WorldModels, cfg: CheckConfig, plan: grammar.CaptionPlan, lo
               "ti_ratio": inversion["ratio"] if inversion else None,
               "ti_ci_separated": float(inversion["ci_separated"]) if inversion else None}
     if pictures is not None:
-        write_pictures(pictures, gate_images, [j[0] for j in jobs], neutral_images, drawn, neutral)
+        write_pictures(pictures, models.design.style, gate_images, [j[0] for j in jobs], neutral_images, drawn, neutral)
     return {"gate": gate, "neutral": neutral, "scorer_agreement": agreement, "inversion": inversion,
             "targets": verdicts(values), "config": asdict(cfg)}
 
@@ -190,7 +190,7 @@ def table(result: dict) -> str:
         lines.append(f"| {name} | {value} | {sign} {row['bound']} | {'yes' if row['met'] else 'NO'} |")
     neutral = result["neutral"]
     lines += ["", "| held-out interaction | generated share | training share | ratio |", "|---|---|---|---|"]
-    for name in grammar.HELD_OUT:
+    for name in neutral["held_out_ratio"]:
         lines.append(f"| {name} | {neutral['generated'][name]:.3f} | {neutral['training'][name]:.3f} | "
                      f"{neutral['held_out_ratio'][name]:.2f} |")
     if result["inversion"]:
@@ -202,8 +202,8 @@ def table(result: dict) -> str:
 
 
 # --- pictures ----------------------------------------------------------------------------------------
-def write_pictures(folder: Path, gate_images: torch.Tensor, gate_names: list[str], neutral_images: torch.Tensor,
-                   drawn: torch.Tensor, neutral: dict, per_row: int = 6) -> None:
+def write_pictures(folder: Path, style: render.Style, gate_images: torch.Tensor, gate_names: list[str],
+                   neutral_images: torch.Tensor, drawn: torch.Tensor, neutral: dict, per_row: int = 6) -> None:
     """docs/world/: for every interaction a row of fresh renders beside a row of generations (from named captions,
     or for a held-out interaction the neutral generations the scorer assigns to it), and the neutral histogram."""
     from interinv.formats.infotext import save_png
@@ -214,9 +214,9 @@ def write_pictures(folder: Path, gate_images: torch.Tensor, gate_names: list[str
     blank = torch.full((3, IMAGE_SIDE, IMAGE_SIDE), 255, dtype=torch.uint8)
     for index, name in enumerate(render.INTERACTIONS):
         pairs = [(a, b) for a in render.SPECIES for b in render.SPECIES]
-        renders = torch.stack([pixels(render.render_pair(10_000 + i, name, pairs[i % len(pairs)]).image)
+        renders = torch.stack([pixels(render.render_pair(10_000 + i, name, pairs[i % len(pairs)], IMAGE_SIDE, style).image)
                                for i in range(per_row)])
-        if name in grammar.HELD_OUT:
+        if name in neutral["held_out_ratio"]:
             chosen = neutral_images[drawn == index]
         else:
             chosen = gate_images[[i for i, n in enumerate(gate_names) if n == name]]
@@ -240,7 +240,7 @@ def histogram_chart(neutral: dict, bar: int = 18, height: int = 220):
         for k, (key, colour) in enumerate((("training", (150, 150, 150)), ("generated", (40, 90, 200)))):
             h = int(height * neutral[key][name] / top)
             draw.rectangle((x + k * bar, 20 + height - h, x + (k + 1) * bar - 2, 20 + height), fill=colour)
-        label = name + (" *" if name in grammar.HELD_OUT else "")
+        label = name + (" *" if name in neutral["held_out_ratio"] else "")
         for j, line in enumerate((label[:9], label[9:18])):
             draw.text((x, height + 26 + 12 * j), line, fill="black")
     draw.text((8, height + 80), f"* held out; total-variation distance {neutral['tv_distance']:.2f}", fill="black")

@@ -35,15 +35,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     from .check import QUICK, CheckConfig, measure, table
     from .models import load_world
-    from .pretrain import PretrainConfig, caption_plan
 
-    folder = Path(args.world)
-    metrics_path = folder / "metrics.json"
-    plan = caption_plan(json.loads(metrics_path.read_text(encoding="utf-8"))["config"]
-                        if metrics_path.is_file() else PretrainConfig())
     cfg = dataclasses.replace(QUICK if args.quick else CheckConfig(), seed=args.seed)
     torch.set_num_threads(args.threads or torch.get_num_threads())
-    result = measure(load_world(folder, args.device), cfg, plan, _log,
+    result = measure(load_world(Path(args.world), args.device), cfg, _log,
                      Path(args.pictures) if args.pictures else None)
     print(table(result))
     if args.json:
@@ -68,7 +63,7 @@ def method_overrides(settings: list[str]) -> dict[str, dict]:
 def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from .bench import QUICK, TABLE, BenchConfig, merge_bench_runs, run_bench
+    from .bench import QUICK, BenchConfig, merge_bench_runs, run_bench
     from .models import load_world
 
     if args.merge:
@@ -79,8 +74,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(QUICK if args.quick else BenchConfig(), seed=args.seed)
     if args.interactions:
         cfg.interactions = tuple(args.interactions)
-    elif args.quick:
-        cfg.interactions = TABLE[:1]
     if args.steps:
         cfg.steps = args.steps
     if args.samples:
@@ -91,7 +84,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         cfg.methods = tuple(args.methods)
     cfg.overrides = method_overrides(args.override or [])
     torch.set_num_threads(args.threads or torch.get_num_threads())
-    results = run_bench(load_world(Path(args.weights), args.device), Path(args.out), cfg, log=_log)
+    world = load_world(Path(args.weights), args.device)
+    if args.quick and not args.interactions:
+        cfg.interactions = world.design.plan.table[:1]
+    results = run_bench(world, Path(args.out), cfg, log=_log)
     print((Path(args.out) / "table.md").read_text(encoding="utf-8"))
     print(f"total {sum(results['timings_s'].values()):.0f} s; results in {args.out}")
     return 0
@@ -107,7 +103,8 @@ def add_world_commands(sub) -> None:
     pretrain.add_argument("--quick", action="store_true", help="a few steps of everything, a smoke test (default: off)")
     pretrain.add_argument("--seed", type=int, default=0, help="seed of the renders and the training (default 0)")
     pretrain.add_argument("--set", action="append", metavar="KEY=VALUE",
-                          help="override a PretrainConfig field, e.g. unet_steps=3000 or unet_channels=32,64,128 "
+                          help="override a PretrainConfig field, e.g. unet_steps=3000, unet_channels=32,64,128, "
+                               "held_out=kiss_hand,piggyback,pull_hand,back_to_back or style.backdrop=studio "
                                "(repeatable; default: none)")
     pretrain.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda (default: cpu)")
     pretrain.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")

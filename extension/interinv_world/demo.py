@@ -14,6 +14,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from interinv.atomic import write_text_atomic
+from interinv.errors import InterInvError
 from interinv.formats.infotext import save_png
 from interinv.hosts.base import Host
 from interinv.job import Job
@@ -26,13 +27,14 @@ from .settings import DemoConfig
 
 def run_demo(models: WorldModels, out: Path, cfg: DemoConfig, job: Job) -> dict:
     """Train ours on rendered exemplars, export the words, and compare against prompt-only."""
+    interaction = demo_interaction(models, cfg)
     bench = BenchConfig(steps=cfg.steps, samples=cfg.samples, seed=cfg.seed)
     host = world_host(models)
-    exemplars = write_exemplars(out / "data" / "exemplars", cfg.interaction, bench.exemplar_species, bench.exemplars,
-                                cfg.seed)
+    exemplars = write_exemplars(out / "data" / "exemplars", interaction, bench.exemplar_species, bench.exemplars,
+                                cfg.seed, models.design.style)
     stage1 = stage1_images(host, exemplars, out / "data", bench, job)
     train = method_config("ours", bench, write_vocabularies(out / "data" / "vocab"))
-    train.name = cfg.interaction
+    train.name = interaction
     request = TrainRequest(exemplars=exemplars, out=out, config=train, name=train.name, stage1_images=stage1,
                            work=out / "data" / "work")
     manifest = run(host, request, job).manifest
@@ -42,16 +44,25 @@ def run_demo(models: WorldModels, out: Path, cfg: DemoConfig, job: Job) -> dict:
     rows, verdicts = [], {}
     for method, words in (("prompt", {}), ("ours", vectors)):
         images = render_method(host, eval_prompts(method, train, pairs), words, seeds, bench)
-        hits = score(models, images, cfg.interaction, pairs)
+        hits = score(models, images, interaction, pairs)
         verdicts[method] = {k: float(v.float().mean()) for k, v in hits.items()}
         rows.append((images, hits["interaction"]))
     grid = out / "comparison.png"
     save_png(grid, _labelled(rows, ("prompt only", "with the learned words")))
-    report = {"interaction": cfg.interaction, "manifest": str(manifest), "grid": str(grid), "pairs": pairs,
+    report = {"interaction": interaction, "manifest": str(manifest), "grid": str(grid), "pairs": pairs,
               "prompt_only": eval_prompts("prompt", train, pairs[:1])[0], "ours": eval_prompts("ours", train, pairs[:1])[0],
               "accuracy": verdicts}
     write_text_atomic(out / "demo.json", json.dumps(report, indent=1))
     return report
+
+
+def demo_interaction(models: WorldModels, cfg: DemoConfig) -> str:
+    """The interaction to learn: one the world holds out, since the words of a named one are already known."""
+    held_out = models.design.plan.held_out
+    if cfg.interaction and cfg.interaction not in held_out:
+        raise InterInvError(f"--interaction '{cfg.interaction}': this world names it in its captions, so there is "
+                            f"nothing to learn; choose a held-out one: {', '.join(held_out)}.")
+    return cfg.interaction or models.design.plan.table[0]
 
 
 def _exported_vectors(host: Host, out: Path, name: str) -> dict:

@@ -14,7 +14,7 @@ from interinv.errors import InterInvError
 
 from .render import INTERACTIONS, SINGLE_POSES, SPECIES, require
 
-# Captioned only neutrally in pretraining. The benchmark table uses the first four; the fifth is for tuning.
+# World v1's held-out interactions (a world's own are its CaptionPlan.held_out): the table's four, then the tuning one.
 HELD_OUT = ("kiss_hand", "piggyback", "lift_overhead", "pull_hand", "back_to_back")
 
 # Several phrasings per interaction; {a} is subject A (the one who acts), {b} subject B.
@@ -65,6 +65,7 @@ SPLIT_WORDS = ("kneeling",)  # words that the CLIP tokenizer splits; no one-piec
 class CaptionPlan:
     """How pretraining draws and captions its pair scenes.
 
+    held_out: the interactions captioned only neutrally; the last is for tuning only, the others are the table's.
     named_share: the share of a non-held-out interaction's scenes whose caption names it (the rest are neutral).
     held_out_share: the share of pair scenes that show a held-out interaction; None draws every interaction
     equally often (5 of 10 held out: 0.5).
@@ -72,32 +73,51 @@ class CaptionPlan:
 
     named_share: float = 0.8
     held_out_share: float | None = None
+    held_out: tuple[str, ...] = HELD_OUT
 
     def __post_init__(self) -> None:
         for name, value in (("named_share", self.named_share), ("held_out_share", self.held_out_share)):
             if value is not None and not 0.0 <= value <= 1.0:
                 raise InterInvError(f"World setting '{name}' must be a share from 0 to 1, got {value}; "
                                     f"e.g. --set {name}=0.3.")
+        for name in self.held_out:
+            require(name, INTERACTIONS, "held-out interaction")
+        if len(set(self.held_out)) != len(self.held_out) or not 2 <= len(self.held_out) < len(INTERACTIONS):
+            raise InterInvError(f"World setting 'held_out' must name at least 2 different interactions and leave at "
+                                f"least one named, got {','.join(self.held_out)}; e.g. --set held_out={','.join(HELD_OUT)}.")
+
+    @property
+    def named(self) -> tuple[str, ...]:
+        """The interactions that captions name."""
+        return tuple(name for name in INTERACTIONS if name not in self.held_out)
+
+    @property
+    def table(self) -> tuple[str, ...]:
+        """The held-out interactions of the benchmark's table."""
+        return self.held_out[:-1]
+
+    @property
+    def tuning(self) -> str:
+        """The held-out interaction that only settings are chosen on."""
+        return self.held_out[-1]
 
     def interaction_weights(self) -> dict[str, float]:
         """Each interaction's share among the pair scenes."""
         if self.held_out_share is None:
             return {name: 1 / len(INTERACTIONS) for name in INTERACTIONS}
-        named = len(INTERACTIONS) - len(HELD_OUT)
-        return {name: self.held_out_share / len(HELD_OUT) if name in HELD_OUT else (1 - self.held_out_share) / named
-                for name in INTERACTIONS}
+        return {name: self.held_out_share / len(self.held_out) if name in self.held_out else
+                (1 - self.held_out_share) / len(self.named) for name in INTERACTIONS}
 
     def draw_interaction(self, rng: random.Random) -> str:
         if self.held_out_share is None:  # the draw of world v1, kept so that its data can be rendered again
             return rng.choice(INTERACTIONS)
-        return rng.choice(HELD_OUT if rng.random() < self.held_out_share else
-                          tuple(name for name in INTERACTIONS if name not in HELD_OUT))
+        return rng.choice(self.held_out if rng.random() < self.held_out_share else self.named)
 
 
 def neutral_shares(plan: CaptionPlan) -> dict[str, float]:
     """Each interaction's share among the neutral pair captions of pretraining: held-out interactions are always
     captioned neutrally, the others with probability 1 - named_share."""
-    weights = {name: weight * (1.0 if name in HELD_OUT else 1.0 - plan.named_share)
+    weights = {name: weight * (1.0 if name in plan.held_out else 1.0 - plan.named_share)
                for name, weight in plan.interaction_weights().items()}
     total = sum(weights.values())
     return {name: weight / total for name, weight in weights.items()}

@@ -7,7 +7,7 @@ sits at 8x8 and 4x4.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from interinv.compat import diffusers_load_kwargs
 from interinv.errors import InterInvError
 from interinv.hosts.clip_tokenizer import clip_tokenizer
+from .design import WorldDesign, load_design
 from .settings import WEIGHTS_DIR
 
 IMAGE_SIDE = 64  # pixels
@@ -139,6 +140,7 @@ class WorldModels:
     interaction_scorer: SceneClassifier  # head "interaction"
     species_scorer: SceneClassifier  # head "species": 4 presence logits
     second_scorer: SceneClassifier | None = None  # head "interaction"; other seed and architecture, for agreement
+    design: WorldDesign = field(default_factory=WorldDesign)  # what it holds out, how it captions and draws
 
 
 def save_scorer(model: SceneClassifier, path: Path) -> None:
@@ -166,7 +168,7 @@ def load_scorer(path: Path) -> SceneClassifier:
 
 
 def load_world(folder: Path = WEIGHTS_DIR, device: str = "cpu") -> WorldModels:
-    """The pretrained world from its folder (a diffusers pipeline, a ControlNet and two scorers)."""
+    """The pretrained world from its folder (a diffusers pipeline, a ControlNet, the scorers and its design)."""
     from diffusers import ControlNetModel, StableDiffusionPipeline
 
     if not (folder / "model_index.json").is_file():
@@ -181,7 +183,7 @@ def load_world(folder: Path = WEIGHTS_DIR, device: str = "cpu") -> WorldModels:
     scorers = [load_scorer(folder / "scorers" / f"{name}.safetensors").to(device) for name in ("interaction", "species")]
     second = folder / "scorers" / f"{SECOND_SCORER}.safetensors"
     scorers.append(load_scorer(second).to(device) if second.is_file() else None)
-    return WorldModels(pipe.to(device), controlnet.to(device), *scorers)
+    return WorldModels(pipe.to(device), controlnet.to(device), *scorers, design=load_design(folder))
 
 
 def save_world(models: WorldModels, folder: Path) -> None:

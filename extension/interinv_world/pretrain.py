@@ -23,6 +23,7 @@ from interinv.compat import diffusers_load_kwargs
 from interinv.data.pose import draw_skeleton
 from . import grammar, render
 from .check import CHECK_FILE, CheckConfig, measure, table
+from .design import METRICS_FILE, WorldDesign, design_from_config
 from .models import (IMAGE_SIDE, SECOND_SCORER, SECOND_SCORER_SHAPE, SceneClassifier, WorldModels, assemble_pipeline,
                      classifier_loss, new_controlnet, new_text_encoder, new_unet, new_vae, pixels, save_world)
 from .sampling import classify
@@ -37,6 +38,8 @@ class PretrainConfig:
     single_scenes: int = 4000  # rendered single-subject pose scenes
     named_share: float = 0.8  # share of non-held-out pair scenes whose caption names the interaction
     held_out_share: float | None = None  # share of pair scenes showing a held-out interaction; None: all equally often
+    held_out: tuple[str, ...] = grammar.HELD_OUT  # captioned only neutrally; the last is for tuning only
+    style: render.Style = render.V1_STYLE  # how the scenes are drawn, e.g. --set style.backdrop=studio
     caption_dropout: float = 0.1  # share of empty captions (for classifier-free guidance)
     vae_steps: int = 1500
     vae_batch: int = 32
@@ -83,10 +86,9 @@ class Renders:
     species: torch.Tensor  # [N, S] 0/1 presence of each species
 
 
-def render_set(pairs: int, singles: int, seed: int, plan: grammar.CaptionPlan, log: Log,
-               style: render.Style = render.V1_STYLE) -> Renders:
+def render_set(pairs: int, singles: int, seed: int, design: WorldDesign, log: Log) -> Renders:
     """Pair scenes (held-out interactions only with neutral captions) and single-subject pose scenes."""
-    rng, started = random.Random(seed), time.time()
+    rng, started, plan, style = random.Random(seed), time.time(), design.plan, design.style
     images, skeletons, captions, labels, species = [], [], [], [], []
     for index in range(pairs + singles):
         scene_seed = seed * 10_000_000 + index
@@ -94,7 +96,7 @@ def render_set(pairs: int, singles: int, seed: int, plan: grammar.CaptionPlan, l
             name = plan.draw_interaction(rng)
             pair = (rng.choice(render.SPECIES), rng.choice(render.SPECIES))
             scene = render.render_pair(scene_seed, name, pair, IMAGE_SIDE, style)
-            named = name not in grammar.HELD_OUT and rng.random() < plan.named_share
+            named = name not in plan.held_out and rng.random() < plan.named_share
             captions.append(grammar.pair_caption(rng, name, pair, named))
             labels.append(render.INTERACTIONS.index(name))
         else:
@@ -139,7 +141,8 @@ def _loop(params, steps: int, lr: float, schedule, step_fn: Callable[[int], torc
         optimizer.step()
         scheduler.step()
         after_step()
-        running = float(loss) if running is None else 0.98 * running + 0.02 * float(loss)
+        value = loss.item()
+        running = value if running is None else 0.98 * running + 0.02 * value
         if (step + 1) % max(1, steps // 10) == 0 or step + 1 == steps:
             log(f"{name}: step {step + 1}/{steps}, loss {running:.4f}, {time.time() - started:.0f} s")
 
@@ -351,10 +354,9 @@ def scorer_accuracy(models: WorldModels, data: Renders) -> dict[str, float]:
     return accuracy
 
 
-def caption_plan(config: PretrainConfig | dict) -> grammar.CaptionPlan:
-    """The caption plan of a pretraining run, from its config (or the config dict of its metrics.json)."""
-    values = asdict(config) if isinstance(config, PretrainConfig) else config
-    return grammar.CaptionPlan(named_share=values["named_share"], held_out_share=values.get("held_out_share"))
+def world_design(cfg: PretrainConfig) -> WorldDesign:
+    """The design of the world that a pretraining run makes."""
+    return design_from_config(asdict(cfg), "--set")
 
 
 def check_config(cfg: PretrainConfig) -> CheckConfig:
@@ -380,27 +382,27 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
         timings[name] = round(time.time() - began, 1)
         return result
 
-    data = phase("render", lambda: render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, caption_plan(cfg), log))
+    design = world_design(cfg)
+    data = phase("render", lambda: render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, design, log))
     vae = phase("vae", lambda: _reused_vae(reuse, data, cfg, device) if reuse else train_vae(data, cfg, generator, device, log))
     scaled = encode_latents(vae, data.images) * vae.config.scaling_factor  # shared by the denoiser and the ControlNet
     pipe = phase("denoiser", lambda: train_denoiser(vae, data, scaled, cfg, generator, log))
     controlnet = phase("controlnet", lambda: train_controlnet(pipe, data, scaled, cfg, generator, log))
     scorers = phase("scorers", lambda: _reused_scorers(reuse, vae, data, cfg, device, log) if reuse else
                     _train_scorers(vae, data, cfg, generator, device, log))
-    models = WorldModels(pipe, controlnet, *scorers)
-    held_out = render_set(cfg.eval_scenes, cfg.eval_scenes // 4, cfg.seed + 1, caption_plan(cfg), log)
-    metrics = {"scorers_on_renders": scorer_accuracy(models, held_out)}
-    recon = Renders(reconstruct(vae, held_out.images), held_out.skeletons, held_out.captions, held_out.interaction,
-                    held_out.species)
+    models = WorldModels(pipe, controlnet, *scorers, design=design)
+    fresh = render_set(cfg.eval_scenes, cfg.eval_scenes // 4, cfg.seed + 1, design, log)
+    metrics = {"scorers_on_renders": scorer_accuracy(models, fresh)}
+    recon = Renders(reconstruct(vae, fresh.images), fresh.skeletons, fresh.captions, fresh.interaction, fresh.species)
     metrics["scorers_on_vae_reconstructions"] = scorer_accuracy(models, recon)
-    metrics["vae_psnr_db"] = vae_psnr(vae, held_out.images)
-    metrics["check"] = phase("check", lambda: measure(models, check_config(cfg), caption_plan(cfg), log))
+    metrics["vae_psnr_db"] = vae_psnr(vae, fresh.images)
+    metrics["check"] = phase("check", lambda: measure(models, check_config(cfg), log))
     metrics["sanity_gate"] = metrics["check"]["gate"]
     metrics["timings_s"] = {**timings, "total": round(time.time() - started, 1)}
     metrics["config"], metrics["device"] = asdict(cfg), _device_name(device)
     out.mkdir(parents=True, exist_ok=True)
     save_world(models, out)
-    write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))
+    write_text_atomic(out / METRICS_FILE, json.dumps(metrics, indent=2))
     write_text_atomic(out / CHECK_FILE, json.dumps(metrics["check"], indent=1))
     write_text_atomic(out / "README.md", model_card(metrics))
     log(json.dumps({k: metrics[k] for k in ("scorers_on_renders", "scorers_on_vae_reconstructions", "sanity_gate")}))
@@ -471,6 +473,7 @@ def _train_scorers(vae, data: Renders, cfg: PretrainConfig, generator: torch.Gen
 
 def model_card(metrics: dict) -> str:
     cfg, gate = metrics["config"], metrics["sanity_gate"]
+    design = design_from_config(cfg)
     lines = [
         "# InterInv interaction world: pretrained models",
         "",
@@ -488,7 +491,9 @@ def model_card(metrics: dict) -> str:
         "## Data",
         f"- {cfg['pair_scenes']} two-subject scenes over {len(render.INTERACTIONS)} interactions and "
         f"{len(render.SPECIES)} species, and {cfg['single_scenes']} single-subject pose scenes, 64 px.",
-        f"- Held-out interactions (only neutral captions such as 'a bear and a robot'): {', '.join(grammar.HELD_OUT)}.",
+        f"- Held-out interactions (only neutral captions such as 'a bear and a robot'): "
+        f"{', '.join(design.plan.held_out)}; {design.plan.tuning} is for tuning only.",
+        f"- Render style: {json.dumps(asdict(design.style))} (v1: {json.dumps(asdict(render.V1_STYLE))}).",
         f"- Named interactions carry their verb in {cfg['named_share']:.0%} of captions; {cfg['caption_dropout']:.0%} "
         "of captions are dropped for classifier-free guidance.",
         "",
