@@ -112,6 +112,25 @@ def test_the_conditioning_is_the_webuis_own_and_gradients_reach_only_both_encode
     assert all(torch.allclose(mine[key], theirs[key], atol=1e-6) for key in ("crossattn", "vector"))
 
 
+def test_a_word_being_trained_wins_over_an_installed_file_of_the_same_name(sdxl):
+    """Retraining an installed interaction (Overwrite): found on the real A1111 v1.10.1, where the file's frozen
+    vectors were spliced in instead and the first backward failed ("does not require grad")."""
+    from safetensors.torch import save_file
+
+    from modules import sd_hijack
+
+    h = host()
+    installed = sdxl["data_dir"] / "embeddings" / "zq_pose.safetensors"
+    save_file({k: torch.randn(2, d) for k, d in h.embedding_dims.items()}, str(installed))
+    sd_hijack.model_hijack.embedding_db.load_textual_inversion_embeddings(force_reload=True)
+    assert "zq_pose" in sd_hijack.model_hijack.embedding_db.word_embeddings
+    vectors = word_vectors(h)
+    with h.training():
+        cond = h.encode_prompts([PROMPT], {"zq_pose": vectors}, [ImageSize(original=(64, 64), target=(64, 64))])
+        cond["crossattn"].sum().backward()
+    assert all(v.grad is not None and v.grad.abs().sum() > 0 for v in vectors.values())
+
+
 def test_the_conditioner_itself_runs_so_medvrams_hook_on_it_fires_and_its_flags_come_back(sdxl):
     conditioner = sdxl["model"].conditioner
     calls = []

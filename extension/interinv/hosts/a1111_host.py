@@ -261,9 +261,11 @@ class TrainingWords:
         self.ids: dict[str, list[int]] = {}  # name -> its token ids
 
     def find_embedding_at_position(self, tokens, offset):
+        """The longest match; a word being trained wins over an installed file of the same name (retraining with
+        Overwrite), whose frozen vectors would otherwise be spliced in and give no gradient."""
         found, length = self.db.find_embedding_at_position(tokens, offset)
         for name, ids in self.ids.items():
-            if tokens[offset : offset + len(ids)] == ids and len(ids) > (length or 0):
+            if tokens[offset : offset + len(ids)] == ids and len(ids) >= (length or 0):
                 found, length = self.embeddings[name], len(ids)
         return found, length
 
