@@ -182,6 +182,26 @@ def trainable_copies(modules: Sequence[torch.nn.Module]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def cloned_norm_inputs(module: torch.nn.Module) -> Iterator[None]:
+    """Every LayerNorm of `module` normalises a copy of its input while gradients are on.
+
+    Forge's BasicTransformerBlock adds into the tensor its norm1 and norm2 have saved for backward (`x += n`), so a
+    backward through its UNet fails ("modified by an inplace operation"); with the copy the add changes only Forge's
+    tensor.
+    """
+    def copy_input(_layer, args):
+        return (args[0].clone(), *args[1:]) if torch.is_grad_enabled() else None
+
+    handles = [layer.register_forward_pre_hook(copy_input) for layer in module.modules()
+               if isinstance(layer, torch.nn.LayerNorm)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextlib.contextmanager
 def frozen(modules: Sequence[torch.nn.Module]) -> Iterator[None]:
     """requires_grad off and eval mode on every module; each flag comes back afterwards."""
     grads = [(p, p.requires_grad) for m in modules for p in m.parameters() if not p.is_inference()]
@@ -212,6 +232,8 @@ class ForgeHost:
         self.encoder_key = ENCODERS[self.family][0]
         self._engine = engines(self.sd_model)[0]
         self._unet, self._clip, self._vae = objects.unet, objects.clip, objects.vae
+        self._load(self._clip.patcher)
+        self._embeddings_in_fp32()
         self.device = torch.device(self._unet.load_device)
         self.embedding_dims = {self.encoder_key: int(self._token_embedding().weight.shape[1])}
         predictor = self._unet.model.predictor
@@ -232,6 +254,18 @@ class ForgeHost:
 
     def _load(self, *patchers) -> None:
         _memory().load_models_gpu(list(patchers))
+
+    def _embeddings_in_fp32(self) -> None:
+        """Forge's encode_with_transformers turns the token and position embeddings into fp32 modules on its first
+        call. Done by our calls, outside inference mode, that leaves normal tensors which Forge's own generations
+        (under inference mode) then fail on ("Inference tensors do not track version counter"); so do it first, under
+        inference mode, as a generation would."""
+        embeddings = self._engine.text_encoder.transformer.text_model.embeddings
+        with torch.inference_mode():
+            for name in ("position_embedding", "token_embedding"):
+                layer = getattr(embeddings, name)
+                if layer.weight.dtype != torch.float32:
+                    setattr(embeddings, name, layer.to(dtype=torch.float32))
 
     # --- text: the engine's own embedding mechanism ----------------------------------------------------------
     def token_rows(self, words: Sequence[str]) -> dict[str, list[torch.Tensor]]:
@@ -360,13 +394,15 @@ class ForgeHost:
 
     @contextlib.contextmanager
     def training(self) -> Iterator[None]:
-        """Text encoder and UNet loaded by Forge's memory manager, frozen in eval mode as plain tensors; their
-        weights, flags and the engines' embeddings come back afterwards."""
+        """Text encoder and UNet loaded by Forge's memory manager, frozen in eval mode as plain tensors, the UNet's
+        LayerNorms on copies of their inputs; their weights, flags, hooks and the engines' embeddings come back
+        afterwards."""
         parts = [self._clip.cond_stage_model, self._unet.model]
         self._load(self._clip.patcher, self._unet)
+        self._embeddings_in_fp32()
         self._gradient_check = "unchecked"
         try:
-            with trainable_copies(parts), frozen(parts):
+            with trainable_copies(parts), frozen(parts), cloned_norm_inputs(self._unet.model):
                 yield
         finally:
             self._unregister()

@@ -46,6 +46,11 @@ def huggingface_components(prediction_type="epsilon", seed=0):
 
 def forge_loader(sd, additional_state_dicts=None, engine=StableDiffusion, prediction_type="epsilon"):
     components = huggingface_components(prediction_type=prediction_type)
+    # Forge stores the text encoder in fp16 (text_encoder_dtype() on CPU and GPU); the stand-in keeps only its two
+    # embeddings so, which Forge's engine turns into fp32 on its first encode
+    embeddings = components["text_encoder"].transformer.text_model.embeddings
+    embeddings.position_embedding.half()
+    embeddings.token_embedding.half()
     for part in ("text_encoder", "vae", "unet"):
         as_inference_tensors(components[part])
     return engine(EstimatedConfig(), components)

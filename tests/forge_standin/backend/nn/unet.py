@@ -3,7 +3,9 @@
 
 The UNet's blocks are a tiny diffusers UNet2DConditionModel's, with every attn2 replaced by Forge's CrossAttention
 carrying the same weights; diffusers' transformer block calls it with `encoder_hidden_states=`, which is taken as
-`context` (the one addition to the real signature).
+`context` (the one addition to the real signature). Each transformer block runs in Forge's order with Forge's
+in-place adds (`x += n`), which break a backward unless the LayerNorms' saved inputs are kept apart (the real Forge
+showed this).
 """
 
 import torch
@@ -47,11 +49,29 @@ def _forge_attention(attn) -> CrossAttention:
     return layer
 
 
+def _forge_block_forward(block):
+    """BasicTransformerBlock._forward's order, with its in-place adds: `x += n` goes into the tensor that norm1 and
+    then norm2 saved for backward, and the feed-forward's output takes the skip in place."""
+    def forward(hidden_states, attention_mask=None, encoder_hidden_states=None, **_diffusers_kwargs):
+        x = hidden_states
+        n = block.attn1(block.norm1(x))
+        x += n
+        n = block.attn2(block.norm2(x), context=encoder_hidden_states)
+        x += n
+        x_skip = x
+        x = block.ff(block.norm3(x))
+        x += x_skip
+        return x
+
+    return forward
+
+
 class IntegratedUNet2DConditionModel(nn.Module):
     def __init__(self, unet, storage_dtype=torch.float32, computation_dtype=torch.float32):
         super().__init__()
         for block in [m for m in unet.modules() if hasattr(m, "attn2") and m.attn2 is not None]:
             block.attn2 = _forge_attention(block.attn2)
+            block.forward = _forge_block_forward(block)
         self.unet = unet
         self.storage_dtype, self.computation_dtype = storage_dtype, computation_dtype
         self.load_device = self.offload_device = self.initial_device = torch.device("cpu")

@@ -82,6 +82,11 @@ class ClassicTextProcessingEngine:
         return self.tokenizer(texts, truncation=False, add_special_tokens=False)["input_ids"]
 
     def encode_with_transformers(self, tokens):
+        # as Forge does on every call: the two embedding modules become fp32 modules (new tensors the first time,
+        # made in whatever autograd mode the caller runs)
+        embeddings = self.text_encoder.transformer.text_model.embeddings
+        embeddings.position_embedding = embeddings.position_embedding.to(dtype=torch.float32)
+        embeddings.token_embedding = embeddings.token_embedding.to(dtype=torch.float32)
         tokens = tokens.to(memory_management.text_encoder_device())
         outputs = self.text_encoder.transformer(tokens, output_hidden_states=True)
         z = outputs.hidden_states[-max(self.clip_skip, self.minimal_clip_skip)]
