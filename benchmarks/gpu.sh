@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The prepared script for a lent GPU session; every number it prints goes into docs/benchmarks.md with the card's name.
-#   1. `interinv world pretrain` variants side by side on the GPU (seeded; the first is the default config);
+#   1. `interinv world pretrain` variants side by side on the GPU (seeded; the first is v1's config at 1,500 steps);
 #   2. benchmarks/step.py on the SD1.5-shaped model (bf16, 512 px, batch 1 and 8);
 #   3. `interinv world bench` on the tuning interaction at several learning rates, on the first variant's weights.
 # Usage: OUT=/some/folder bash benchmarks/gpu.sh   (DEVICE=cpu QUICK=1 runs it as a smoke test on a CPU)
@@ -32,16 +32,22 @@ if [ -z "$QUICK" ]; then
 fi
 
 # 1. pretraining variants, in parallel: one per line, a name then PretrainConfig settings
-VARIANTS=${WORLD_VARIANTS:-"default
-small3000 unet_channels=32,64,128 unet_steps=3000
-long3000 unet_steps=3000
-kl4 vae_kl_weight=0.0001"}
+# (session 8's candidates for world v2, docs/world.md: the plain backdrop, the prototype's VAE, the swapped split;
+# 1,500 denoiser steps each, about 5 minutes on an H100, so that four fit beside each other in one device command)
+PLAN="unet_steps=1500 style.backdrop=studio held_out_share=0.4 named_share=0.9 single_scenes=2000"
+VARIANTS=${WORLD_VARIANTS:-"v1_1500 unet_steps=1500
+studio $PLAN
+studio_kl4 $PLAN vae_kl_weight=0.0001
+studio_swapped $PLAN held_out=high_five,hug,push,lean_shoulder,carry"}
 QUICKFLAG=${QUICK:+--quick}
 FIRST=$(echo "$VARIANTS" | head -1 | awk '{print $1}')
 while read -r name settings; do
   args=()
-  for s in $settings; do args+=(--set "$s"); done
-  (timeout "${PRETRAIN_TIMEOUT:-260}" "$PY" -m interinv.cli world pretrain $QUICKFLAG --device "$DEVICE" --threads 3 \
+  for s in $settings; do
+    [ -n "$QUICK" ] && [[ $s =~ ^(unet_steps|single_scenes|pair_scenes)= ]] && continue  # a smoke test keeps its sizes
+    args+=(--set "$s")
+  done
+  (timeout "${PRETRAIN_TIMEOUT:-420}" "$PY" -m interinv.cli world pretrain $QUICKFLAG --device "$DEVICE" --threads 3 \
      --out "/tmp/gpu-work/world_$name" "${args[@]}" >"/tmp/gpu-work/pretrain_$name.log" 2>&1
    echo "$name exit $?" >>"/tmp/gpu-work/pretrain_status.txt") &
 done <<<"$VARIANTS"
@@ -54,13 +60,14 @@ for path in sorted(glob.glob("/tmp/gpu-work/world_*/metrics.json")):
     m = json.load(open(path))
     rows[os.path.basename(os.path.dirname(path))[6:]] = {k: m[k] for k in ("sanity_gate", "scorers_on_renders",
         "scorers_on_vae_reconstructions", "vae_psnr_db", "timings_s", "device")} | {"unet_channels": m["config"]["unet_channels"],
-        "unet_steps": m["config"]["unet_steps"], "vae_kl_weight": m["config"]["vae_kl_weight"]}
+        "unet_steps": m["config"]["unet_steps"], "vae_kl_weight": m["config"]["vae_kl_weight"],
+        "style": m["config"].get("style"), "held_out": m["config"].get("held_out"), "check": m.get("check", {}).get("targets")}
 print(json.dumps(rows, indent=1))
 EOF
 tar -C /tmp/gpu-work -czf "$OUT/pretrain_logs.tgz" $(cd /tmp/gpu-work && ls pretrain_*.log)
 
 
-# 3. a tuning bench on the default variant's weights (back_to_back is held out but not in the table)
+# 3. a tuning bench on the first variant's weights (back_to_back is held out but not in the table)
 for lr in ${BENCH_LRS-0.005 0.02 0.05}; do
   (timeout "${BENCH_TIMEOUT:-120}" "$PY" -m interinv.cli world bench $QUICKFLAG --device "$DEVICE" --weights "/tmp/gpu-work/world_$FIRST" \
      --interactions back_to_back --methods prompt ti ours --lr "$lr" --out "/tmp/gpu-work/bench_$lr" \
