@@ -71,6 +71,19 @@ def test_a_legacy_eos_token_id_in_the_config_still_pools_at_eos_once_words_are_l
     assert torch.allclose(ours.text_embeds, pooled, atol=1e-5)
 
 
+def test_the_eos_fix_reaches_a_text_model_that_transformers_has_flattened():
+    from types import SimpleNamespace
+
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from interinv.hosts.diffusers_host import _pool_at_eos
+
+    flat = CLIPTextModel(CLIPTextConfig(hidden_size=32, intermediate_size=64, num_attention_heads=2,
+                                        num_hidden_layers=1, eos_token_id=2))
+    _pool_at_eos(SimpleNamespace(model=flat, tokenizer=SimpleNamespace(eos_token_id=49407)))
+    assert getattr(flat, "text_model", flat).eos_token_id == 49407  # transformers 5.x has no .text_model here
+
+
 def test_time_ids_are_each_images_original_crop_and_target_size_in_sdxls_order(sdxl_host):
     sizes = [ImageSize(original=(600, 400), target=(32, 32)), ImageSize(original=(32, 48), target=(32, 32))]
     with torch.no_grad():

@@ -80,8 +80,9 @@ def _pool_at_eos(encoder: TextEncoder) -> None:
 
     transformers pools CLIP at the highest token id when the config has the legacy eos_token_id 2 (configs
     converted before transformers 4.31, SDXL base's among them); once a word is loaded, its id is the highest.
-    Prompts without loaded words pool at the EOS token either way."""
-    text_model = getattr(encoder.model, "text_model", None)
+    Prompts without loaded words pool at the EOS token either way. The pooling module is `text_model`, or the model
+    itself where transformers has flattened it (its CLIPTextModel has no `text_model` since 5.x)."""
+    text_model = getattr(encoder.model, "text_model", encoder.model)
     if getattr(text_model, "eos_token_id", None) == 2:
         text_model.eos_token_id = encoder.tokenizer.eos_token_id
 
