@@ -32,9 +32,11 @@ def design_from_config(config: Mapping[str, Any], where: str = "config") -> Worl
     if not isinstance(style, Mapping) or set(style) - known:
         raise InterInvError(f"{where}: 'style' must be an object with the keys {', '.join(sorted(known))}, got "
                             f"{json.dumps(style)[:80]}.")
-    plan = grammar.CaptionPlan(named_share=config.get("named_share", 0.8), held_out_share=config.get("held_out_share"),
-                               held_out=tuple(config.get("held_out") or grammar.HELD_OUT))
-    return WorldDesign(plan, render.Style(**style))
+    plan = {f.name: config[f.name] for f in fields(grammar.CaptionPlan) if f.name in config}
+    held_out = plan.pop("held_out", None)  # a JSON list in metrics.json; absent or null: v1's
+    if held_out is not None:
+        plan["held_out"] = tuple(held_out)
+    return WorldDesign(grammar.CaptionPlan(**plan), render.Style(**style))
 
 
 def load_design(folder: Path) -> WorldDesign:
