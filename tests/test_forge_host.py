@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import forge_standin  # noqa: F401  (puts the stand-in's `modules` and `backend` on sys.path)
-from forge_webui import OPENPOSE, boot, demo, forge_host, webui  # noqa: F401  (fixtures)
+from forge_webui import OPENPOSE, boot, demo, forge_host, sdxl_webui, webui  # noqa: F401  (fixtures)
 
 from interinv.config import TrainConfig
 from interinv.engine.run import TrainRequest, run
@@ -25,15 +25,23 @@ def request(demo, out, config, **kwargs):
                         stage1_images=demo / "stage1", **kwargs)
 
 
+@pytest.fixture(params=["webui", "sdxl_webui"])
+def any_webui(request):
+    """The stand-in Forge with an SD1 checkpoint loaded, then with an SDXL one."""
+    return request.getfixturevalue(request.param)
+
+
 def weights(model):
     objects = model.forge_objects
     return [(owner, name, tensor) for module in (objects.clip.cond_stage_model, objects.unet.model)
             for owner in module.modules() for name, tensor in owner._parameters.items() if tensor is not None]
 
 
-def test_trains_both_stages_on_inference_tensors_and_every_database_loads_the_files(webui, demo):
+def test_trains_both_stages_on_inference_tensors_and_every_database_loads_the_files(any_webui, demo):
+    import safetensors.torch
     from fastapi import FastAPI
 
+    from interinv.hosts.forge_host import engines
     from interinv.ui import entry
     from modules import call_queue, processing, ui_extra_networks_textual_inversion
     from modules.api.api import Api
@@ -41,6 +49,7 @@ def test_trains_both_stages_on_inference_tensors_and_every_database_loads_the_fi
     app = FastAPI()
     api = Api(app, call_queue.queue_lock)  # what --api makes before the app_started callbacks run
     entry.app_started(None, app)
+    webui = any_webui
     model = webui["model"]
     before = [(owner, name, tensor) for owner, name, tensor in weights(model)]
     assert all(tensor.is_inference() for _, _, tensor in before)  # as Forge's loader leaves them
@@ -49,11 +58,14 @@ def test_trains_both_stages_on_inference_tensors_and_every_database_loads_the_fi
     outcome = run(host, request(demo, out, tiny_config(), work=work), Job())
     files = sorted(p.name for p in out.glob("*.safetensors"))
     assert len(files) == 3 and set(outcome.words) == {"p1", "r", "p2"}
+    keys = {"clip_l", "clip_g"} if host.family == "sdxl" else {"emb_params"}  # the WebUIs' file layouts
+    assert all(set(safetensors.torch.load_file(str(out / f))) == keys for f in files)
     assert all(owner._parameters[name] is tensor for owner, name, tensor in before)  # the originals are back
     names = host.install_embeddings([str(out / f) for f in files])
     stems = {f.removesuffix(".safetensors") for f in files}
     assert set(names) == stems
-    for db in (model.text_processing_engine.embeddings, ui_extra_networks_textual_inversion.embedding_db, api.embedding_db):
+    for db in (*(engine.embeddings for engine in engines(model)), ui_extra_networks_textual_inversion.embedding_db,
+               api.embedding_db):
         assert stems <= set(db.word_embeddings)
     # the next txt2img uses them: Forge names the embeddings it spliced in the infotext ("TI: ...")
     # (the same prompt as a txt2img before the install: Forge's prompt cache must not hand back the old conditioning)
@@ -78,17 +90,39 @@ def test_a_txt2img_right_after_the_install_uses_the_file_even_for_a_cached_promp
     assert "TI: copied_r" in txt2img()
 
 
-def test_gradients_reach_only_the_vectors(webui):
+def test_gradients_reach_only_the_vectors(any_webui):
     host = forge_host()
-    vec = torch.randn(2, host.embedding_dims["clip_l"], requires_grad=True)
+    vectors = {key: torch.randn(2, width, requires_grad=True) for key, width in host.embedding_dims.items()}
     with host.training():
         host.token_positions("a man rel_x a woman", {"rel_x": 2})
-        cond = host.encode_prompts(["a man rel_x a woman"], {"rel_x": {"clip_l": vec}})
+        cond = host.encode_prompts(["a man rel_x a woman"], {"rel_x": vectors})
         x = torch.randn(1, 4, 8, 8)
         host.predict(x, torch.tensor([500]), cond).square().mean().backward()
-        params = [p for _, _, p in weights(webui["model"])]
+        params = [p for _, _, p in weights(any_webui["model"])]
         assert all(not p.requires_grad and p.grad is None for p in params)
-    assert vec.grad is not None and vec.grad.abs().sum() > 0
+    assert all(vec.grad is not None and vec.grad.abs().sum() > 0 for vec in vectors.values())
+
+
+def test_sdxl_conditioning_is_forges_own_for_the_image_size(sdxl_webui):
+    """Cross-attention context and vector (pooled CLIP-G, then the sizes in Forge's order) equal what Forge's
+    get_learned_conditioning gives for a 64 wide, 96 high image; the UNet then gets the vector as y."""
+    from interinv.hosts.base import ImageSize
+    from modules.processing import SdConditioning
+
+    from interinv.hosts.forge_host import ForgeHost
+
+    host = forge_host()
+    assert ForgeHost().preview_size == 1024  # SDXL's native side, as A1111's host has it
+    with torch.no_grad():
+        ours = host.encode_prompts(["a man and a woman"], {}, sizes=[ImageSize(original=(96, 64), target=(96, 64))])
+    forges = sdxl_webui["model"].get_learned_conditioning(SdConditioning(["a man and a woman"], width=64, height=96))
+    assert set(ours) == {"crossattn", "vector"}
+    for key in ours:
+        torch.testing.assert_close(ours[key], forges[key])
+    x, t = torch.randn(1, 4, 8, 8), torch.tensor([500])
+    with torch.no_grad():
+        taller = host.encode_prompts(["a man and a woman"], {}, sizes=[ImageSize(original=(128, 64), target=(96, 64))])
+        assert not torch.equal(host.predict(x, t, taller), host.predict(x, t, ours))  # the sizes reach the UNet
 
 
 def test_a_backward_that_misses_the_vectors_stops_training_by_name(webui):
@@ -133,13 +167,19 @@ def test_before_the_first_generation_the_checkpoint_is_loaded_or_the_reason_give
         forge_host()
 
 
-@pytest.mark.parametrize("flags, reason", [({"is_sd1": False, "is_sdxl": True}, "not there yet"),
-                                           ({"is_sd1": False, "is_sd3": True}, "SD3"),
-                                           ({"is_sd1": False}, "T5")])
-def test_sdxl_sd3_and_flux_are_refused_with_the_reason(webui, flags, reason):
+@pytest.mark.parametrize("flags, reason", [({"is_sd1": False, "is_sd3": True}, "SD3"),
+                                           ({"is_sd1": False}, "T5"),
+                                           ({"is_inpaint": True}, "inpainting model")])
+def test_sd3_flux_and_inpainting_models_are_refused_with_the_reason(webui, flags, reason):
     for key, value in flags.items():
         setattr(webui["model"], key, value)
     with pytest.raises(InterInvError, match=reason):
+        forge_host()
+
+
+def test_the_sdxl_refiner_is_refused_with_the_reason(sdxl_webui):
+    del sdxl_webui["model"].text_processing_engine_l  # Forge's StableDiffusionXLRefiner has CLIP-G's engine only
+    with pytest.raises(InterInvError, match="SDXL refiner"):
         forge_host()
 
 

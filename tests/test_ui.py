@@ -143,10 +143,10 @@ def test_the_webui_side_imports_without_diffusers():
 def test_the_tab_shows_why_training_is_refused_on_forge(webui):
     from interinv.ui import entry
 
-    webui["model"].forge_objects = object()  # Forge's engine: the Forge adapter answers, here for an SDXL checkpoint
-    webui["model"].is_sd1, webui["model"].is_sdxl = False, True
+    webui["model"].forge_objects = object()  # Forge's engine: the Forge adapter answers, here for an SD3 checkpoint
+    webui["model"].is_sd1, webui["model"].is_sd3 = False, True
     (blocks, _, _), = entry.ui_tabs()
-    assert "training SDXL inside Forge is not there yet" in str(blocks.config)
+    assert "The loaded checkpoint is SD3" in str(blocks.config)
 
 
 def _install_py():

@@ -15,7 +15,7 @@ import torch
 from .hosts.clip_tokenizer import clip_tokenizer
 
 
-def _tiny_unet(cross_attention_dim: int, **extra):
+def tiny_unet(cross_attention_dim: int, **extra):
     """The tiny UNet (16x16 latents, cross-attention in its lower block); `extra` adds SDXL's parts."""
     from diffusers import UNet2DConditionModel
 
@@ -31,7 +31,7 @@ def tiny_pipeline(seed: int = 0, width: int = 32, prediction_type: str = "epsilo
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)
-    unet = _tiny_unet(width)
+    unet = tiny_unet(width)
     vae = AutoencoderKL(
         block_out_channels=(16, 32),
         in_channels=3,
@@ -97,7 +97,7 @@ def tiny_sdxl_pipeline(seed: int = 0, tokenizer_dir: Path | None = None):
 
     torch.manual_seed(seed)
     widths = SDXL_TINY_WIDTHS
-    unet = _tiny_unet(widths["clip_l"] + widths["clip_g"], use_linear_projection=True, addition_embed_type="text_time",
+    unet = tiny_unet(widths["clip_l"] + widths["clip_g"], use_linear_projection=True, addition_embed_type="text_time",
                       addition_time_embed_dim=SDXL_TIME_EMBED,
                       projection_class_embeddings_input_dim=6 * SDXL_TIME_EMBED + widths["clip_g"])
     vae = AutoencoderKL(block_out_channels=(16, 32), in_channels=3, out_channels=3,

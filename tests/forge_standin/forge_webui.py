@@ -36,7 +36,8 @@ def boot(data_dir, *, loaded=True, engine=None, prediction_type="epsilon", contr
     processing.StableDiffusionProcessingTxt2Img.cached_uc = [None, None, None]
     dynamic_args["embedding_dir"] = None
     sd_models.model_data = sd_models.SdModelData()
-    sd_models.model_data.forge_loading_parameters = {"checkpoint_info": sd_models.checkpoint_info("tiny-sd1")}
+    name = "tiny-sd1" if engine is None else f"tiny-{engine.__name__}"
+    sd_models.model_data.forge_loading_parameters = {"checkpoint_info": sd_models.checkpoint_info(name)}
     sd_models.loader_options.clear()
     sd_models.loader_options.update(prediction_type=prediction_type, **({"engine": engine} if engine else {}))
     shared.sd_model = sd_models.model_data.sd_model
@@ -57,6 +58,14 @@ def boot(data_dir, *, loaded=True, engine=None, prediction_type="epsilon", contr
 def webui(tmp_path):
     """A freshly started stand-in Forge (the checkpoint loaded) whose data folder is tmp_path/webui."""
     return boot(tmp_path / "webui")
+
+
+@pytest.fixture()
+def sdxl_webui(tmp_path):
+    """The same with an SDXL checkpoint loaded (StableDiffusionXL: CLIP-L and CLIP-G engines)."""
+    from backend.diffusion_engine.sdxl import StableDiffusionXL
+
+    return boot(tmp_path / "webui", engine=StableDiffusionXL)
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,11 @@ OPENPOSE_WANTED = {"sd1": "control_v11p_sd15_openpose", "sd2": "an SD2.1 openpos
                    "sdxl": "an SDXL openpose ControlNet (thibaud_xl_openpose, or xinsir's controlnet-openpose-sdxl-1.0)"}
 
 
+SDXL_REFINER_REFUSAL = ("The loaded checkpoint is the SDXL refiner: it has only the CLIP-G text encoder (no CLIP-L) "
+                        "and conditions on an aesthetic score, so SDXL words cannot be trained on it. Load the SDXL "
+                        "base checkpoint, or a model made from it (Pony, Illustrious, NoobAI), and train again.")
+
+
 def _modules():
     from modules import devices, sd_hijack, shared
 
@@ -84,9 +89,7 @@ def refusal() -> str | None:
 def _sdxl_refusal(model) -> str | None:
     """Why an SDXL-family checkpoint cannot be trained on (the refiner, inpainting models); None for a base model."""
     if len(_text_embedders(model)) != len(ENCODERS["sdxl"]):  # the refiner conditions on CLIP-G alone
-        return ("The loaded checkpoint is the SDXL refiner: it has only the CLIP-G text encoder (no CLIP-L) and "
-                "conditions on an aesthetic score, so SDXL words cannot be trained on it. Load the SDXL base "
-                "checkpoint, or a model made from it (Pony, Illustrious, NoobAI), and train again.")
+        return SDXL_REFINER_REFUSAL
     if getattr(model, "is_sdxl_inpaint", False):
         return ("The loaded checkpoint is an SDXL inpainting model: its UNet takes 9 input channels (latents, mask "
                 "and masked image), which training cannot feed. Load the SDXL base checkpoint, or another SDXL "

@@ -1,9 +1,11 @@
-"""The Host protocol on the checkpoint Forge has loaded (SD1.x; SD2.x the same way; SDXL not yet).
+"""The Host protocol on the checkpoint Forge has loaded (SD1.x, SD2.x and SDXL).
 
 The only module that imports Forge's `backend`. Forge's engine runs its text encoder, VAE and UNet under
 torch.inference_mode and loads every weight as an inference tensor, so training calls the parts themselves, outside
 inference mode: the text-processing engine (its embedding splice takes our vectors), the VAE's encoder, and the
-UNet's diffusion model, each after Forge's memory manager has loaded it. Generation goes through process_images.
+UNet's diffusion model, each after Forge's memory manager has loaded it. On SDXL the conditioning is built as Forge's
+get_learned_conditioning builds it (CLIP-L and CLIP-G side by side; the pooled CLIP-G vector and the size embeddings
+as `y`). Generation goes through process_images.
 The shells' WebUI services (options, progress, queue) are A1111's, which Forge kept: see a1111_host.
 """
 
@@ -18,10 +20,10 @@ from PIL import Image
 
 from ..core.attention import ProbedLayer
 from ..errors import InterInvError
-from ..formats.families import ENCODERS, check_family
-from .a1111_host import (attn2_sizes, check_loaded, embedding_positions, is_forge, new_txt2img,  # noqa: F401
-                         one_per_image, openpose_model, render_txt2img)  # is_forge: for the shells
-from .base import ImageSize, Vectors
+from ..formats.families import ENCODERS, check_family, default_resolution
+from .a1111_host import (OPENPOSE_WANTED, SDXL_REFINER_REFUSAL, attn2_sizes, check_loaded, embedding_positions,
+                         is_forge, new_txt2img, one_per_image, openpose_model, render_txt2img)  # noqa: F401
+from .base import ImageSize, Vectors  # is_forge, above: for the shells
 from .images import encode_in_batches
 
 ENGINES = ("text_processing_engine", "text_processing_engine_l", "text_processing_engine_g")  # SD1/SD2; SDXL's two
@@ -87,15 +89,17 @@ def quantisation(model) -> str | None:
 
 def model_refusal(model) -> str | None:
     """Why InterInv cannot train on this loaded engine, written for the user; None when it can."""
-    if getattr(model, "is_sdxl", False):
-        return ("The loaded checkpoint is SDXL: training SDXL inside Forge is not there yet (InterInv's Forge adapter "
-                "drives one text encoder; SDXL's two and its size conditioning come next). Load an SD1.5 checkpoint, "
-                "or train SDXL with the CLI or in A1111.")
-    if not (getattr(model, "is_sd1", False) or getattr(model, "is_sd2", False)):
+    if not any(getattr(model, flag, False) for flag in ("is_sd1", "is_sd2", "is_sdxl")):
         kind = "SD3" if getattr(model, "is_sd3", False) else type(model).__name__
-        return (f"The loaded checkpoint is {kind}: InterInv trains CLIP-token embeddings of SD1.x checkpoints, and "
-                f"{kind} conditions on other text encoders (T5) in a transformer, not a cross-attention UNet. "
-                "Load an SD1.5 checkpoint and train again.")
+        return (f"The loaded checkpoint is {kind}: InterInv trains CLIP-token embeddings of SD1.x, SD2.x and SDXL "
+                f"checkpoints, and {kind} conditions on other text encoders (T5) in a transformer, not a "
+                "cross-attention UNet. Load an SD1.5 or SDXL checkpoint and train again.")
+    if getattr(model, "is_sdxl", False) and getattr(model, "text_processing_engine_l", None) is None:
+        return SDXL_REFINER_REFUSAL  # Forge's StableDiffusionXLRefiner has CLIP-G's engine only
+    if getattr(model, "is_inpaint", False):
+        return ("The loaded checkpoint is an inpainting model: its UNet takes 9 input channels (latents, mask and "
+                "masked image), which training cannot feed. Load the text-to-image checkpoint it was made from, and "
+                "train again; the trained files load in the inpainting model as well.")
     quantised = quantisation(model)
     if quantised:
         return (f"The loaded checkpoint's weights are quantised ({quantised}): their Linear layers are dequantised per "
@@ -115,14 +119,28 @@ def refusal() -> str | None:
 
 
 def loaded_family() -> str:
-    """The family of the checkpoint Forge has loaded: "sd1" or "sd2" ("sd1" before one is loaded)."""
+    """The family of the checkpoint Forge has loaded: "sd1", "sd2" or "sdxl" ("sd1" before one is loaded)."""
     model = _shared().sd_model
-    return check_family("sd2" if getattr(model, "is_sd2", False) else "sd1", "the loaded checkpoint")
+    family = "sdxl" if getattr(model, "is_sdxl", False) else "sd2" if getattr(model, "is_sd2", False) else "sd1"
+    return check_family(family, "the loaded checkpoint")
 
 
 def engines(model) -> list:
     """Every text-processing engine of the engine: each owns the EmbeddingDatabase its prompts are read with."""
     return [getattr(model, name) for name in ENGINES if getattr(model, name, None) is not None]
+
+
+def token_embedding(engine) -> torch.nn.Module:
+    """An engine's wrapped token embedding (CLIPEmbeddingForTextualInversion.wrapped)."""
+    layer = engine.text_encoder.transformer.text_model.embeddings.token_embedding
+    return getattr(layer, "wrapped", layer)
+
+
+def size_vector(embedder, sizes: Sequence[ImageSize]) -> torch.Tensor:
+    """SDXL's size conditioning as Forge's get_learned_conditioning makes it, one row per image: the embedder's
+    Fourier features of the original (height, width), the crop (top, left) and the target (height, width)."""
+    rows = torch.tensor([[*s.original, *s.crop_top_left, *s.target] for s in sizes], dtype=torch.float32)
+    return torch.stack([embedder(row).flatten() for row in rows])
 
 
 # --- embeddings: the engines', the Extra Networks page's and the API's databases --------------------------------
@@ -222,20 +240,20 @@ def frozen(modules: Sequence[torch.nn.Module]) -> Iterator[None]:
 class ForgeHost:
     """Forge's loaded checkpoint as an InterInv host; construct it inside the WebUI's queue lock."""
 
-    def __init__(self, preview_size: int = 512):
+    def __init__(self, preview_size: int | None = None):
         self.sd_model = load_checkpoint()
         problem = model_refusal(self.sd_model)
         if problem:
             raise InterInvError(problem)
         objects = self.sd_model.forge_objects
         self.family = loaded_family()
-        self.encoder_key = ENCODERS[self.family][0]
-        self._engine = engines(self.sd_model)[0]
+        self._engines = dict(zip(ENCODERS[self.family], engines(self.sd_model), strict=True))  # encoder key -> engine
+        self._engine = next(iter(self._engines.values()))  # tokenises prompts: SDXL's two split them alike
         self._unet, self._clip, self._vae = objects.unet, objects.clip, objects.vae
         self._load(self._clip.patcher)
         self._embeddings_in_fp32()
         self.device = torch.device(self._unet.load_device)
-        self.embedding_dims = {self.encoder_key: int(self._token_embedding().weight.shape[1])}
+        self.embedding_dims = {key: int(token_embedding(engine).weight.shape[1]) for key, engine in self._engines.items()}
         predictor = self._unet.model.predictor
         self.prediction_type = PREDICTIONS[predictor.prediction_type]
         sigmas = predictor.sigmas.detach().double().cpu()
@@ -243,14 +261,9 @@ class ForgeHost:
         info = getattr(self.sd_model, "sd_checkpoint_info", None)
         self.model_name = f"{info.model_name} [{info.shorthash}]" if info is not None else type(self.sd_model).__name__
         self.grad_scaling = self.device.type == "cuda" and self._unet.model.computation_dtype == torch.float16
-        self.preview_size = preview_size
+        self.preview_size = preview_size or default_resolution(self.family)  # side of images when no size is given
         self._registered: set[str] = set()
         self._gradient_check: str = "unchecked"  # -> "pending" after a forward with trainable vectors -> "seen"
-
-    def _token_embedding(self) -> torch.nn.Module:
-        """The engine's wrapped token embedding (CLIPEmbeddingForTextualInversion.wrapped)."""
-        layer = self._engine.text_encoder.transformer.text_model.embeddings.token_embedding
-        return getattr(layer, "wrapped", layer)
 
     def _load(self, *patchers) -> None:
         _memory().load_models_gpu(list(patchers))
@@ -260,36 +273,42 @@ class ForgeHost:
         call. Done by our calls, outside inference mode, that leaves normal tensors which Forge's own generations
         (under inference mode) then fail on ("Inference tensors do not track version counter"); so do it first, under
         inference mode, as a generation would."""
-        embeddings = self._engine.text_encoder.transformer.text_model.embeddings
         with torch.inference_mode():
-            for name in ("position_embedding", "token_embedding"):
-                layer = getattr(embeddings, name)
-                if layer.weight.dtype != torch.float32:
-                    setattr(embeddings, name, layer.to(dtype=torch.float32))
+            for engine in self._engines.values():
+                embeddings = engine.text_encoder.transformer.text_model.embeddings
+                for name in ("position_embedding", "token_embedding"):
+                    layer = getattr(embeddings, name)
+                    if layer.weight.dtype != torch.float32:
+                        setattr(embeddings, name, layer.to(dtype=torch.float32))
 
     # --- text: the engine's own embedding mechanism ----------------------------------------------------------
     def token_rows(self, words: Sequence[str]) -> dict[str, list[torch.Tensor]]:
         self._load(self._clip.patcher)
-        layer = self._token_embedding()
-        rows = []
-        with torch.no_grad():
-            for word in words:
-                ids = torch.tensor(self._engine.tokenize([word])[0][:MAX_INIT_TOKENS], dtype=torch.long)
-                rows.append(layer(ids.to(layer.weight.device)).detach().float().cpu())
-        return {self.encoder_key: rows}
+        return {key: self._rows(engine, words) for key, engine in self._engines.items()}
 
-    def _register(self, name: str, vec: torch.Tensor | None, count: int) -> None:
-        """An in-memory Embedding under `name` in the engine's database (zeros until a vector is given)."""
+    @staticmethod
+    def _rows(engine, words: Sequence[str]) -> list[torch.Tensor]:
+        layer = token_embedding(engine)
+        with torch.no_grad():
+            return [layer(torch.tensor(engine.tokenize([word])[0][:MAX_INIT_TOKENS], dtype=torch.long)
+                          .to(layer.weight.device)).detach().float().cpu() for word in words]
+
+    def _register(self, name: str, per_encoder: Mapping[str, torch.Tensor] | None, count: int) -> None:
+        """An in-memory Embedding under `name` in every engine's database (zeros until vectors are given)."""
+        for key, engine in self._engines.items():
+            vec = None if per_encoder is None else per_encoder[key]
+            self._register_in(engine.embeddings, name, vec, count, self.embedding_dims[key])
+        self._registered.add(name)
+
+    def _register_in(self, db, name: str, vec: torch.Tensor | None, count: int, width: int) -> None:
         from backend.text_processing.textual_inversion import Embedding
 
-        db = self._engine.embeddings
         embedding = db.word_embeddings.get(name) if name in self._registered else None
         if vec is None and (embedding is None or embedding.vec.shape[0] != count):
-            vec = torch.zeros(count, self.embedding_dims[self.encoder_key])
+            vec = torch.zeros(count, width)
         if embedding is None:
             embedding = Embedding(None, name)
             db.register_embedding(embedding)
-            self._registered.add(name)
         if vec is not None:
             embedding.vec = vec.to(self.device)
         embedding.vectors, embedding.shape = int(embedding.vec.shape[0]), int(embedding.vec.shape[1])
@@ -311,15 +330,15 @@ class ForgeHost:
                        sizes: Sequence[ImageSize] | None = None) -> torch.Tensor:
         from backend.text_processing import classic_engine
 
-        trainable = [per_encoder[self.encoder_key] for per_encoder in vectors.values()
-                     if per_encoder[self.encoder_key].requires_grad and torch.is_grad_enabled()]
+        trainable = [vec for per_encoder in vectors.values() for vec in per_encoder.values()
+                     if vec.requires_grad and torch.is_grad_enabled()]
         self._check_gradients_arrived(trainable)
         for name, per_encoder in vectors.items():
-            self._register(name, per_encoder[self.encoder_key], per_encoder[self.encoder_key].shape[0])
+            self._register(name, per_encoder, next(iter(per_encoder.values())).shape[0])
         self._load(self._clip.patcher)
         used = dict(classic_engine.last_extra_generation_params)  # the engine adds our words to the next infotext
         try:
-            cond = self._engine(list(prompts))
+            cond = self._conditioning(list(prompts), sizes)
         except RuntimeError as exc:
             if "Inference tensors" in str(exc):
                 raise InterInvError(f"Forge's text encoder could not pass gradients to the vectors ({exc}). Its weights "
@@ -329,8 +348,19 @@ class ForgeHost:
             classic_engine.last_extra_generation_params.clear()
             classic_engine.last_extra_generation_params.update(used)
         if trainable:
-            self._watch_gradients(cond, trainable)
+            self._watch_gradients(cond["crossattn"] if isinstance(cond, dict) else cond, trainable)
         return cond
+
+    def _conditioning(self, prompts: list[str], sizes: Sequence[ImageSize] | None) -> Any:
+        """SD1/SD2: the engine's [B, 77k, D]; SDXL: {"crossattn": [B, 77k, L + G], "vector": [B, pooled + sizes]}."""
+        if self.family != "sdxl":
+            return self._engine(prompts)
+        cond_l = self._engines["clip_l"](prompts)
+        cond_g, pooled = self._engines["clip_g"](prompts)
+        side = (self.preview_size, self.preview_size)
+        sizes = sizes or [ImageSize(original=side, target=side)] * len(prompts)
+        vector = torch.cat([pooled, size_vector(self.sd_model.embedder, sizes).to(pooled)], dim=1)
+        return {"crossattn": torch.cat([cond_l, cond_g], dim=2), "vector": vector}
 
     def _watch_gradients(self, cond: torch.Tensor, trainable: Sequence[torch.Tensor]) -> None:
         if self._gradient_check != "unchecked":
@@ -369,13 +399,15 @@ class ForgeHost:
 
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
         """The diffusion model's raw output (eps or v) at integer timesteps: Forge's KModel feeds it
-        x / sqrt(sigma^2 + 1), which is our x_t, and predictor.timestep(sigma), which is t."""
+        x / sqrt(sigma^2 + 1), which is our x_t, and predictor.timestep(sigma), which is t (SDXL's vector as `y`)."""
         self._load(self._unet)
         model = self._unet.model
         dtype = model.computation_dtype
+        context, extra = (cond["crossattn"], {"y": cond["vector"]}) if isinstance(cond, dict) else (cond, {})
         try:
             out = model.diffusion_model(x_t.to(self.device, dtype), t.to(self.device).float(),
-                                        context=cond.to(self.device, dtype), transformer_options={})
+                                        context=context.to(self.device, dtype), transformer_options={},
+                                        **{key: value.to(self.device, dtype) for key, value in extra.items()})
         except RuntimeError as exc:
             if "Inference tensors" in str(exc):
                 raise InterInvError(f"Forge's UNet could not pass gradients ({exc}): its weights are inference "
@@ -426,7 +458,8 @@ class ForgeHost:
         vectors: Vectors | None = None,
     ) -> Image.Image:
         for name, per_encoder in (vectors or {}).items():
-            self._register(name, per_encoder[self.encoder_key].detach(), per_encoder[self.encoder_key].shape[0])
+            self._register(name, {key: vec.detach() for key, vec in per_encoder.items()},
+                           next(iter(per_encoder.values())).shape[0])
         p = new_txt2img(self.sd_model, prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
                         guidance_scale=guidance_scale, size=size or (self.preview_size, self.preview_size))
         p.clear_prompt_cache()  # Forge reuses a conditioning by prompt text: the vectors change between previews
@@ -490,9 +523,8 @@ def controlnet_missing(family: str) -> str | None:
         return ("Stage-1 synthesis needs Forge's built-in ControlNet (extensions-builtin/sd_forge_controlnet), which "
                 "is disabled here. Enable it under Extensions, restart, or choose the crop fallback.")
     if openpose_model(_controlnet_names(), family) is None:
-        wanted = "control_v11p_sd15_openpose" if family == "sd1" else "an SD2.1 openpose ControlNet"
-        return (f"No openpose ControlNet model for {family} was found. Download {wanted} into models/ControlNet, "
-                "or choose the crop fallback.")
+        return (f"No openpose ControlNet model for {family} was found. Download {OPENPOSE_WANTED[family]} into "
+                "models/ControlNet, or choose the crop fallback.")
     return None
 
 

@@ -19,6 +19,7 @@ class KModel(torch.nn.Module):
         xc = self.predictor.calculate_input(sigma, x).to(self.computation_dtype)
         t = self.predictor.timestep(t).float()
         context = c_crossattn.to(self.computation_dtype)
+        extra = {key: value.to(self.computation_dtype) for key, value in kwargs.items()}
         model_output = self.diffusion_model(xc, t, context=context, control=control,
-                                            transformer_options=transformer_options).float()
+                                            transformer_options=transformer_options, **extra).float()
         return self.predictor.calculate_denoised(sigma, model_output, x)

@@ -1,4 +1,5 @@
-"""Stand-in of backend/nn/clip.py: IntegratedCLIP, whose `.transformer` is a transformers CLIPTextModel."""
+"""Stand-in of backend/nn/clip.py: IntegratedCLIP, whose `.transformer` is a transformers CLIPTextModel (CLIP-G's
+with a `text_projection` Linear on it, as add_text_projection=True gives it)."""
 
 import torch
 
@@ -16,7 +17,9 @@ class CLIPTextModel(torch.nn.Module):
 
 
 class IntegratedCLIP(torch.nn.Module):
-    def __init__(self, text_model):
+    def __init__(self, text_model, text_projection=None):
         super().__init__()
         self.transformer = CLIPTextModel(text_model)
         self.logit_scale = torch.nn.Parameter(torch.tensor(4.6055))
+        if text_projection is not None:
+            self.transformer.text_projection = text_projection

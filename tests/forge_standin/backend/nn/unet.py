@@ -3,13 +3,34 @@
 
 The UNet's blocks are a tiny diffusers UNet2DConditionModel's, with every attn2 replaced by Forge's CrossAttention
 carrying the same weights; diffusers' transformer block calls it with `encoder_hidden_states=`, which is taken as
-`context` (the one addition to the real signature). Each transformer block runs in Forge's order with Forge's
+`context` (the one addition to the real signature). SDXL's `y` goes into a projection class embedding, which is what
+Forge's `label_emb` (Linear, SiLU, Linear, added to the time embedding) is; as in Forge, `y` is required exactly when
+the UNet has one. Timestep is the parameter-free sinusoidal embedder the SDXL engine makes its size features with. Each transformer block runs in Forge's order with Forge's
 in-place adds (`x += n`), which break a backward unless the LayerNorms' saved inputs are kept apart (the real Forge
 showed this).
 """
 
+import math
+
 import torch
 from torch import nn
+
+
+def timestep_embedding(timesteps, dim, max_period=10000):
+    """Sinusoidal features, cosines first: [len(timesteps), dim]."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
+    args = timesteps[:, None].float() * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class Timestep(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, t):
+        return timestep_embedding(t, self.dim)
 
 
 class CrossAttention(nn.Module):
@@ -81,4 +102,5 @@ class IntegratedUNet2DConditionModel(nn.Module):
         return self.storage_dtype
 
     def forward(self, x, timesteps=None, context=None, y=None, control=None, transformer_options={}, **kwargs):
-        return self.unet(x, timesteps, encoder_hidden_states=context).sample
+        assert (y is not None) == (self.unet.class_embedding is not None), "must specify y if and only if the model is class-conditional"
+        return self.unet(x, timesteps, encoder_hidden_states=context, class_labels=y).sample

@@ -3,7 +3,8 @@ fixes spliced by CLIPEmbeddingForTextualInversion, its own EmbeddingDatabase loa
 module-level `last_extra_generation_params` that collects "TI" (the embedding names used) for the infotext.
 
 Differences on purpose: no emphasis parsing or multipliers, no BREAK, no comma back-tracking (InterInv's prompts
-use none of them); clip_skip and final_layer_norm as the SD1 engine sets them.
+use none of them). clip_skip, final_layer_norm, return_pooled and text_projection as each engine sets them: with
+return_pooled the call returns (z, pooled), pooled from the first chunk, projected unless the key is clip_l.
 """
 
 import math
@@ -62,7 +63,7 @@ class ClassicTextProcessingEngine:
         self.text_encoder = text_encoder
         self.tokenizer = tokenizer
         self.minimal_clip_skip, self.clip_skip = minimal_clip_skip, clip_skip
-        self.return_pooled, self.final_layer_norm = return_pooled, final_layer_norm
+        self.return_pooled, self.final_layer_norm, self.text_projection = return_pooled, final_layer_norm, text_projection
         self.chunk_length = chunk_length
         self.id_start, self.id_end, self.id_pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
         model_embeddings = text_encoder.transformer.text_model.embeddings
@@ -92,6 +93,11 @@ class ClassicTextProcessingEngine:
         z = outputs.hidden_states[-max(self.clip_skip, self.minimal_clip_skip)]
         if self.final_layer_norm:
             z = self.text_encoder.transformer.text_model.final_layer_norm(z)
+        if self.return_pooled:
+            pooled = outputs.pooler_output
+            if self.text_projection and self.embedding_key != "clip_l":
+                pooled = self.text_encoder.transformer.text_projection(pooled)
+            z.pooled = pooled
         return z
 
     def tokenize_line(self, line):
@@ -152,7 +158,7 @@ class ClassicTextProcessingEngine:
                 last_extra_generation_params["TI"] += ", " + names
             else:
                 last_extra_generation_params["TI"] = names
-        return torch.hstack(zs)
+        return (torch.hstack(zs), zs[0].pooled) if self.return_pooled else torch.hstack(zs)
 
     def process_tokens(self, remade_batch_tokens, batch_multipliers):
         tokens = torch.asarray(remade_batch_tokens)
