@@ -167,6 +167,19 @@ def test_before_the_first_generation_the_checkpoint_is_loaded_or_the_reason_give
         forge_host()
 
 
+def test_a_checkpoint_chosen_since_the_last_generation_is_loaded_before_training(webui):
+    """Forge applies a switch of the checkpoint only at the next generation (forge_model_reload); training is one."""
+    from backend.diffusion_engine.sdxl import StableDiffusionXL
+    from modules import sd_models, shared
+
+    sd_models.model_data.forge_loading_parameters = {"checkpoint_info": sd_models.checkpoint_info("tiny-sdxl")}
+    sd_models.loader_options["engine"] = StableDiffusionXL  # what the stand-in's loader builds for that checkpoint
+    host = forge_host()
+    assert host.sd_model is shared.sd_model and host.sd_model is not webui["model"]
+    assert host.family == "sdxl" and host.model_name.startswith("tiny-sdxl [")
+    assert forge_host().sd_model is host.sd_model  # no reload while the choice stays
+
+
 @pytest.mark.parametrize("flags, reason", [({"is_sd1": False, "is_sd3": True}, "SD3"),
                                            ({"is_sd1": False}, "T5"),
                                            ({"is_inpaint": True}, "inpainting model")])

@@ -52,15 +52,20 @@ def loaded() -> bool:
 
 
 def load_checkpoint():
-    """shared.sd_model, built first (Forge's forge_model_reload) when Forge has not loaded the chosen checkpoint yet."""
+    """shared.sd_model after Forge's forge_model_reload, which builds the checkpoint chosen at the top of the WebUI
+    when it is not the one loaded: before the first generation, and after a switch (Forge applies one only at the
+    next generation, so without this, training would use the old model and the export previews the new one)."""
     from modules import sd_models
 
-    if not loaded():
-        try:
-            sd_models.forge_model_reload()
-        except (KeyError, ValueError) as exc:
-            raise InterInvError(f"Forge has no checkpoint loaded yet and could not load one ({exc}). Pick an SD1.x "
-                                "checkpoint at the top of the WebUI, generate one image, and train again.") from exc
+    was_loaded = loaded()
+    try:
+        sd_models.forge_model_reload()  # a no-op while the chosen checkpoint is the loaded one
+    except (KeyError, ValueError) as exc:
+        if was_loaded:
+            raise InterInvError(f"Forge could not load the checkpoint chosen at the top of the WebUI ({exc}). Pick "
+                                "another one, generate one image, and train again.") from exc
+        raise InterInvError(f"Forge has no checkpoint loaded yet and could not load one ({exc}). Pick an SD1.x or "
+                            "SDXL checkpoint at the top of the WebUI, generate one image, and train again.") from exc
     return _shared().sd_model
 
 
