@@ -340,3 +340,18 @@ def test_the_denoisers_step_hook_sees_every_step_and_the_returned_ema_pipeline()
                           lambda step, ema: seen.append((step, ema)))
     assert [step for step, _ in seen] == list(range(1, QUICK_PRETRAIN.unet_steps + 1))
     assert all(ema is pipe for _, ema in seen) and not pipe.unet.training
+
+
+def test_a_shorter_caption_length_reaches_the_tokenizer_and_survives_a_save(tmp_path):
+    import shutil
+
+    from interinv_world.models import assemble_pipeline, new_text_encoder, new_unet, new_vae, save_world
+    from interinv_world.pretrain import tokenize
+
+    world = load_world(WEIGHTS_DIR)
+    pipe = assemble_pipeline(new_vae(), new_text_encoder(32), new_unet())
+    assert tokenize(pipe.tokenizer, ["a bear hugs a robot"]).shape == (1, 32)
+    save_world(dataclasses.replace(world, pipe=pipe), tmp_path)
+    shutil.copy(WEIGHTS_DIR / "metrics.json", tmp_path)
+    assert load_world(tmp_path).pipe.tokenizer.model_max_length == 32
+    assert world.pipe.tokenizer.model_max_length == 77  # world v1

@@ -43,13 +43,20 @@ def new_vae():
     )
 
 
-def new_text_encoder():
+def new_text_encoder(positions: int = 77):
+    """`positions` is the caption length in tokens: captions are padded to it, and cross-attention reads them all."""
     from transformers import CLIPTextConfig, CLIPTextModel
 
     return CLIPTextModel(CLIPTextConfig(
         hidden_size=TEXT_WIDTH, intermediate_size=4 * TEXT_WIDTH, num_attention_heads=4, num_hidden_layers=3,
-        vocab_size=49408, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407, pad_token_id=49407,
+        vocab_size=49408, max_position_embeddings=positions, bos_token_id=49406, eos_token_id=49407,
+        pad_token_id=49407,
     ))
+
+
+def fit_tokenizer(pipe) -> None:
+    """Pad captions to the text encoder's positions (77 in world v1)."""
+    pipe.tokenizer.model_max_length = pipe.text_encoder.config.max_position_embeddings
 
 
 def new_unet(channels: tuple[int, ...] = (64, 128, 128)):
@@ -81,6 +88,7 @@ def assemble_pipeline(vae, text_encoder, unet):
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=clip_tokenizer(), unet=unet,
                                    scheduler=new_scheduler(), safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
+    fit_tokenizer(pipe)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -178,6 +186,7 @@ def load_world(folder: Path = WEIGHTS_DIR, device: str = "cpu") -> WorldModels:
         )
     load_kwargs = diffusers_load_kwargs(torch.float32)
     pipe = StableDiffusionPipeline.from_pretrained(folder, tokenizer=clip_tokenizer(), safety_checker=None, **load_kwargs)
+    fit_tokenizer(pipe)
     controlnet = ControlNetModel.from_pretrained(folder / "controlnet", **load_kwargs)
     pipe.set_progress_bar_config(disable=True)
     scorers = [load_scorer(folder / "scorers" / f"{name}.safetensors").to(device) for name in ("interaction", "species")]

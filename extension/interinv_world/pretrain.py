@@ -46,6 +46,7 @@ class PretrainConfig:
     vae_lr: float = 2e-3
     vae_kl_weight: float = 1e-6  # on the per-image KL sum; 1e-4 kept the posterior std near 1 and blurred the decoder
     per_channel_latents: bool = False  # standardise each latent channel (built; its effect is not yet measured)
+    text_positions: int = 77  # caption length in tokens (the feasibility prototype used 32)
     unet_channels: tuple[int, ...] = (64, 128, 128)
     unet_steps: int = 3500
     min_snr_gamma: float = 5.0  # Min-SNR loss weighting (Hang et al. 2023); 0 weighs every timestep alike
@@ -270,7 +271,7 @@ def train_denoiser(vae, data: Renders, scaled: torch.Tensor, cfg: PretrainConfig
     `on_step(step, ema_pipe)` runs after every step's EMA update (a learning curve measured in one run).
     """
     device = scaled.device
-    text_encoder, unet = new_text_encoder().to(device), new_unet(cfg.unet_channels).to(device)
+    text_encoder, unet = new_text_encoder(cfg.text_positions).to(device), new_unet(cfg.unet_channels).to(device)
     pipe = assemble_pipeline(vae, text_encoder, unet)
     ids = tokenize(pipe.tokenizer, data.captions).to(device)
     empty = tokenize(pipe.tokenizer, [""])[0].to(device)
