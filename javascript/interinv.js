@@ -51,8 +51,21 @@
         return new Promise(function (resolve) {
             ns.pendingLists = (ns.pendingLists || []).concat([resolve]);
             button.click();
+            // Forge fires onUiLoaded before gradio 4 has wired the button, which drops that first click: click again
+            // until the list arrives (receiveInteractions empties pendingLists), a bounded number of times.
+            var tries = 0;
+            var again = setInterval(function () {
+                if (!(ns.pendingLists || []).length || ++tries > ns.listRetries) {
+                    clearInterval(again);
+                    return;
+                }
+                button.click();
+            }, ns.listRetryMs);
         });
     };
+
+    ns.listRetries = 30;
+    ns.listRetryMs = 2000;
 
     // What the hidden event hands over: the manifests as JSON text.
     ns.receiveInteractions = function (text) {

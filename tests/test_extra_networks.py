@@ -1,11 +1,9 @@
 """The "Interactions" Extra Networks page on the stand-in WebUI: its cards, their sidecars and prompt, broken installs,
 refresh, registration across Reload UI, and a card click in headless chromium."""
 
-import html
 import importlib.util
 import json
 import logging
-import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +14,7 @@ import pytest
 import torch
 
 import a1111_standin  # noqa: F401  (puts the stand-in's `modules` on sys.path)
+from browser import dump_dom, page_result, require_chromium
 from share_helpers import DESCRIPTION, SLUG, make_export
 from standin import a1111_host, demo, webui  # noqa: F401  (fixtures)
 
@@ -151,7 +150,6 @@ def test_the_page_lists_interactions_without_diffusers(installed, webui):
     assert listed.stdout.strip() == f"[{SLUG!r}]"
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # A txt2img prompt and a stand-in of what javascript/extraNetworks.js does on a card click in A1111 v1.10.1:
 # cardClicked(tabname, text, negative, allowNegative) adds opts.extra_networks_add_text_separator + text to the
 # prompt and calls updateInput (ui.js) so that gradio sees the change.
@@ -176,17 +174,12 @@ document.body.setAttribute("data-result", JSON.stringify({{value: area.value, in
 
 
 def test_clicking_a_card_adds_the_template_to_the_prompt_in_chromium(installed, tmp_path):
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    require_chromium()
     manifest_path = installed / f"{SLUG}.interaction.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["subjects"] = ['man "Jo" <i>', "O'Neil & co\\2"]  # quotes, a tag and a backslash from a stranger
     manifest_path.write_text(json.dumps(manifest))
     (tmp_path / "index.html").write_text(CARD_PAGE.format(cards=page().create_html("txt2img")))
-    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                          "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-                          "--dump-dom", (tmp_path / "index.html").as_uri()],
-                         capture_output=True, text=True, timeout=60).stdout
-    result = json.loads(html.unescape(re.search(r'data-result="([^"]*)"', dom).group(1)))
+    result = page_result(dump_dom((tmp_path / "index.html").as_uri(), tmp_path / "profile", timeout=60))
     assert result == {"value": "masterpiece a man \"Jo\" <i> kisshand_p1 kisshand_r a O'Neil & co\\2 kisshand_p2",
                       "inputs": 1, "tags": 0}

@@ -235,3 +235,29 @@ def test_controlnet_missing_names_what_to_do(tmp_path):
     from interinv.hosts.forge_host import controlnet_missing
 
     assert "control_v11p_sd15_openpose" in controlnet_missing("sd1")
+
+
+def test_the_tab_on_a_loaded_sdxl_checkpoint_shows_1024_and_the_sdxl_note(sdxl_webui):
+    """Found on Forge's real page: the note asked a1111_host, whose refusal() always refuses inside Forge."""
+    from interinv.ui import tab
+
+    components = {c["props"].get("elem_id"): c["props"] for c in tab.build(forge_host).config["components"]}
+    assert components["interinv_resolution"]["value"] == 1024
+    assert "SDXL checkpoint" in components["interinv_family_note"]["value"]
+
+
+def test_the_source_note_follows_the_checkpoint_loaded_when_the_page_loads(webui):
+    """Found on Forge's real page: the note was computed once, when the tab was built, and named SD1 on SDXL."""
+    from backend.diffusion_engine.sdxl import StableDiffusionXL
+    from modules import sd_models
+
+    from interinv.ui import tab
+
+    blocks = tab.build(forge_host)
+    note = next(block for block in blocks.blocks.values() if getattr(block, "elem_id", None) == "interinv_source_note")
+    assert note.load_event_to_attach[0] is tab.default_source_note  # gradio calls it at every page load
+    assert tab.default_source_note() == ""  # the stand-in has SD1's openpose model, not an SDXL one
+    sd_models.model_data.forge_loading_parameters = {"checkpoint_info": sd_models.checkpoint_info("tiny-sdxl")}
+    sd_models.loader_options["engine"] = StableDiffusionXL
+    sd_models.forge_model_reload()
+    assert "an SDXL openpose ControlNet" in tab.default_source_note()

@@ -4,14 +4,14 @@ the page writes its findings into the DOM and chromium's --dump-dom prints it)."
 import functools
 import http.server
 import shutil
-import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
+from browser import dump_dom, page_result, require_chromium
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 PAGE = """<!doctype html><html><body>
 <div id="txt2img_prompt"><label><textarea>a photo, best quality</textarea></label></div>
@@ -47,17 +47,8 @@ def server(tmp_path):
 
 
 def test_template_is_inserted_at_the_cursor_and_the_input_event_fires(server, tmp_path):
-    import html
-    import json
-    import re
-
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                          "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-                          "--virtual-time-budget=2000", "--dump-dom", server],
-                         capture_output=True, text=True, timeout=60).stdout
-    result = json.loads(html.unescape(re.search(r'data-result="([^"]*)"', dom).group(1)))
+    require_chromium()
+    result = page_result(dump_dom(server, tmp_path / "profile", budget_ms=2000, timeout=60))
     assert result["value"] == "a photo,man kisshand_p1 kisshand_r woman kisshand_p2 best quality"
     assert result["inputs"] == 1 and result["ok"] and result["select"] and result["globals"]
     assert result["cursor"] == 8 + len("man kisshand_p1 kisshand_r woman kisshand_p2")

@@ -1,22 +1,17 @@
 """The txt2img "Interactions" menu in headless chromium, on a real gradio app with the tab in it and --api-auth set:
 the list comes through the page's own gradio event, while the HTTP API still refuses requests without credentials."""
 
-import html
-import json
-import re
-import shutil
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from browser import dump_dom, page_result, require_chromium
 from share_helpers import SLUG, make_export
 from webui_standin import host as webui_host
 from webui_standin import webui  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DUMP_ATTEMPTS = 3  # page loads per test: only a page that never shows the menu fails
 # What A1111's script.js and ui.js give extension scripts (gradioApp, onUiLoaded, updateInput), then interinv.js, then
 # a probe that writes the menu's entries into the DOM for --dump-dom.
@@ -85,17 +80,37 @@ def test_the_interactions_menu_lists_what_is_installed_when_the_api_needs_creden
     import urllib.error
     import urllib.request
 
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    require_chromium()
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(page + "interinv/v1/interactions", timeout=30)
     for attempt in range(DUMP_ATTEMPTS):  # a loaded machine can outlast chromium's virtual time before the list arrives
-        dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                              "--disable-component-update", "--no-first-run",
-                              f"--user-data-dir={tmp_path / f'profile{attempt}'}", "--virtual-time-budget=300000",
-                              "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
-        found = re.search(r'data-result="([^"]*)"', dom)
+        dom = dump_dom(page, tmp_path / f"profile{attempt}", budget_ms=300000)
+        found = page_result(dom)
         if found:
             break
     assert refused.value.code == 401 and found, dom[-2000:]
-    assert json.loads(html.unescape(found.group(1)))["options"] == ["Interactions", SLUG]
+    assert found["options"] == ["Interactions", SLUG]
+
+
+def test_the_menu_appears_when_the_pages_first_list_click_is_dropped(tmp_path):
+    """Found on Forge's real page: onUiLoaded fires before gradio 4 has wired the hidden list button, so its first
+    click is lost; interinv.js must click again until the list arrives."""
+    require_chromium()
+    page = tmp_path / "page.html"
+    wired = """<script>
+var clicks = 0;
+document.addEventListener("DOMContentLoaded", function () {
+  document.getElementById("interinv_list_interactions").addEventListener("click", function () {
+    clicks += 1;
+    if (clicks > 1) setTimeout(function () { interinv.receiveInteractions('[{"slug": "late"}]'); }, 10);
+  });
+});
+</script>"""
+    page.write_text("<html><head>" + wired + HEAD.format(script=(ROOT / "javascript" / "interinv.js").read_text(),
+                                                          style="")
+                    + "</head><body><div id='txt2img_prompt'><textarea></textarea></div>"
+                    + "<button id='interinv_list_interactions'></button></body></html>")
+    dom = dump_dom(page.as_uri(), tmp_path / "profile", budget_ms=30000)
+    found = page_result(dom)
+    assert found, dom[-2000:]
+    assert found["options"] == ["Interactions", "late"]

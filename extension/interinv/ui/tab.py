@@ -104,18 +104,22 @@ def source_note(source: str):
             gr.update(visible=not own), gr.update(visible=value == "controlnet"))
 
 
+def default_source_note() -> str:
+    """The default source's note for the checkpoint loaded now (it may have changed since the tab was built)."""
+    return source_note(DEFAULT_SOURCE)[0]
+
+
 def family_resolution() -> int:
     """The Resolution field's value when the page loads: the loaded checkpoint's family's side (1024 on SDXL)."""
-    from ..hosts.a1111_host import default_resolution
+    from ..formats import families
 
-    return default_resolution()
+    return families.default_resolution(compat.webui_adapter().loaded_family())
 
 
 def family_note() -> str:
     """What an SDXL checkpoint changes, shown when the page loads on one; empty on SD1/SD2."""
-    from ..hosts.a1111_host import loaded_family, refusal
-
-    if refusal() is not None or loaded_family() != "sdxl":
+    adapter = compat.webui_adapter()  # a1111_host's refusal() always refuses inside Forge: ask Forge's adapter there
+    if adapter.refusal() is not None or adapter.loaded_family() != "sdxl":
         return ""
     return _message("note", "SDXL checkpoint: training runs at 1024 px, and stage-1 images use an SDXL openpose "
                             "ControlNet. It needs much more VRAM than SD1.5: see docs/benchmarks.md for the peak "
@@ -152,8 +156,9 @@ def build(host_factory=None, refusal: str | None = None):
                                 file_types=[".json"], elem_id=f"{ELEM}_poses")
                 source = gr.Radio(label="Stage-1 images (each subject alone, in its pose)", choices=list(SOURCES),
                                   value=DEFAULT_SOURCE, elem_id=f"{ELEM}_source")
-                # filled at once: the default source is ControlNet, and a WebUI without it should say so before Train
-                note = gr.HTML(value="" if refusal else source_note(DEFAULT_SOURCE)[0], elem_id=f"{ELEM}_source_note")
+                # filled at each page load: the default source is ControlNet, and a WebUI without the loaded family's
+                # openpose model should say so before Train
+                note = gr.HTML(value="" if refusal else default_source_note, elem_id=f"{ELEM}_source_note")
                 with gr.Row():
                     per_subject = gr.Number(label="Stage-1 images per subject and exemplar", value=8, precision=0,
                                             elem_id=f"{ELEM}_per_subject")
