@@ -99,7 +99,11 @@ def _sdxl_refusal(model) -> str | None:
 
 def loaded_family() -> str:
     """The family of the checkpoint the WebUI has loaded: "sd1", "sd2" or "sdxl"."""
-    model = _modules()[0].sd_model
+    return family_of(_modules()[0].sd_model)
+
+
+def family_of(model) -> str:
+    """"sd1", "sd2" or "sdxl" from the WebUI model's flags (A1111's and Forge's engines set the same ones)."""
     family = "sdxl" if getattr(model, "is_sdxl", False) else "sd2" if getattr(model, "is_sd2", False) else "sd1"
     return check_family(family, "the loaded checkpoint")
 

@@ -20,9 +20,9 @@ from PIL import Image
 
 from ..core.attention import ProbedLayer
 from ..errors import InterInvError
-from ..formats.families import ENCODERS, check_family, default_resolution
+from ..formats.families import ENCODERS, default_resolution
 from .a1111_host import (OPENPOSE_WANTED, SDXL_REFINER_REFUSAL, attn2_sizes, check_loaded, embedding_positions,
-                         is_forge, new_txt2img, one_per_image, openpose_model, render_txt2img)  # noqa: F401
+                         family_of, is_forge, new_txt2img, one_per_image, openpose_model, render_txt2img)  # noqa: F401
 from .base import ImageSize, Vectors  # is_forge, above: for the shells
 from .images import encode_in_batches
 
@@ -125,9 +125,7 @@ def refusal() -> str | None:
 
 def loaded_family() -> str:
     """The family of the checkpoint Forge has loaded: "sd1", "sd2" or "sdxl" ("sd1" before one is loaded)."""
-    model = _shared().sd_model
-    family = "sdxl" if getattr(model, "is_sdxl", False) else "sd2" if getattr(model, "is_sd2", False) else "sd1"
-    return check_family(family, "the loaded checkpoint")
+    return family_of(_shared().sd_model)
 
 
 def engines(model) -> list:
@@ -298,8 +296,11 @@ class ForgeHost:
             return [layer(torch.tensor(engine.tokenize([word])[0][:MAX_INIT_TOKENS], dtype=torch.long)
                           .to(layer.weight.device)).detach().float().cpu() for word in words]
 
-    def _register(self, name: str, per_encoder: Mapping[str, torch.Tensor] | None, count: int) -> None:
-        """An in-memory Embedding under `name` in every engine's database (zeros until vectors are given)."""
+    def _register(self, name: str, per_encoder: Mapping[str, torch.Tensor] | None, count: int | None = None) -> None:
+        """An in-memory Embedding under `name` in every engine's database (`count` zero rows until vectors are
+        given)."""
+        if per_encoder is not None:
+            count = next(iter(per_encoder.values())).shape[0]
         for key, engine in self._engines.items():
             vec = None if per_encoder is None else per_encoder[key]
             self._register_in(engine.embeddings, name, vec, count, self.embedding_dims[key])
@@ -339,7 +340,7 @@ class ForgeHost:
                      if vec.requires_grad and torch.is_grad_enabled()]
         self._check_gradients_arrived(trainable)
         for name, per_encoder in vectors.items():
-            self._register(name, per_encoder, next(iter(per_encoder.values())).shape[0])
+            self._register(name, per_encoder)
         self._load(self._clip.patcher)
         used = dict(classic_engine.last_extra_generation_params)  # the engine adds our words to the next infotext
         try:
@@ -463,8 +464,7 @@ class ForgeHost:
         vectors: Vectors | None = None,
     ) -> Image.Image:
         for name, per_encoder in (vectors or {}).items():
-            self._register(name, {key: vec.detach() for key, vec in per_encoder.items()},
-                           next(iter(per_encoder.values())).shape[0])
+            self._register(name, {key: vec.detach() for key, vec in per_encoder.items()})
         p = new_txt2img(self.sd_model, prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
                         guidance_scale=guidance_scale, size=size or (self.preview_size, self.preview_size))
         p.clear_prompt_cache()  # Forge reuses a conditioning by prompt text: the vectors change between previews
