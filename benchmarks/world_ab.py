@@ -20,12 +20,13 @@ import random
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
 
 from interinv.config import parse_settings, with_overrides
-from interinv_world.check import CheckConfig, measure_gate, measure_neutral
+from interinv_world.check import CheckConfig, measure_gate, measure_neutral, write_pictures
 from interinv_world import grammar, render
 from interinv_world.design import WorldDesign
 from interinv_world.models import WorldModels, load_world, pixels
@@ -135,14 +136,19 @@ def variant_scorers(cfg: PretrainConfig, vae, data) -> dict:
     return {"interaction_scorer": interaction, "species_scorer": species, "second_scorer": None}
 
 
-def measure(name: str, cfg: PretrainConfig, pipe, ruler: Yardstick, steps: int, samples: int) -> dict:
-    """Gate, neutral histogram, caption and interaction benefit of one denoiser (the yardstick's scorers)."""
+def measure(name: str, cfg: PretrainConfig, pipe, ruler: Yardstick, steps: int, samples: int,
+            pictures: Path | None = None) -> dict:
+    """Gate, neutral histogram, caption and interaction benefit of one denoiser (the yardstick's scorers);
+    `pictures`: a folder for renders beside generations, as `world check` draws them."""
     models = dataclasses.replace(ruler.committed, pipe=pipe)
     benefit = caption_benefit(pipe, ruler.fresh, ruler.fresh_latents)
     interaction = interaction_benefit(pipe, ruler.named)
     check = CheckConfig(gate_samples=samples, neutral_samples=samples, seed=cfg.seed)
-    gate = measure_gate(models, check)[0]
-    neutral = measure_neutral(models, check)[0]
+    gate, gate_images, jobs = measure_gate(models, check)
+    neutral, neutral_images, drawn = measure_neutral(models, check)
+    if pictures is not None:
+        write_pictures(pictures / f"{name}-step{steps}", cfg.style, gate_images, [j[0] for j in jobs], neutral_images,
+                       drawn, neutral)
     return {"variant": name, "steps": steps, "of_steps": cfg.unet_steps, "gate": gate["interaction_accuracy"],
             "species": gate["species_set_accuracy"], "per_interaction": gate["per_interaction"],
             "neutral_min_ratio": neutral["min_ratio"], "neutral_tv": neutral["tv_distance"], "caption_benefit": benefit,
@@ -150,7 +156,7 @@ def measure(name: str, cfg: PretrainConfig, pipe, ruler: Yardstick, steps: int, 
 
 
 def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool, eval_at: set[int],
-                record: Callable[[dict], None], own_scorers: bool) -> None:
+                record: Callable[[dict], None], own_scorers: bool, pictures: Path | None = None) -> None:
     """Train one variant and record its measurements at each step of `eval_at` and at the end."""
     started = time.time()
     data = render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, world_design(cfg), log)
@@ -163,7 +169,7 @@ def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool, e
     def measure_at(step: int, pipe) -> None:
         if step in eval_at or step == cfg.unet_steps:
             began = time.time()
-            result = measure(name, cfg, pipe, ruler, step, samples)
+            result = measure(name, cfg, pipe, ruler, step, samples, pictures)
             measured[0] += time.time() - began
             record({**result, "train_s": round(time.time() - started - measured[0]),
                     "threads": torch.get_num_threads(), "style": dataclasses.asdict(cfg.style),
@@ -187,6 +193,7 @@ def main() -> None:
     parser.add_argument("--train-scorers", action="store_true",
                         help="judge the gate with interaction and species scorers trained on this variant's renders")
     parser.add_argument("--out", default="world_ab.jsonl")
+    parser.add_argument("--pictures", type=Path, help="a folder for each measurement's renders beside generations")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -203,7 +210,7 @@ def main() -> None:
         base = dataclasses.replace(PretrainConfig(), unet_steps=args.steps, warmup=min(200, args.steps // 5), style=style)
         cfg = with_overrides(base, parse_settings(variant_settings(settings)), "--variant")
         torch.manual_seed(cfg.seed)
-        run_variant(name, cfg, args.samples, not args.train_vae, eval_at, record, args.train_scorers)
+        run_variant(name, cfg, args.samples, not args.train_vae, eval_at, record, args.train_scorers, args.pictures)
 
 
 def variant_settings(text: str) -> list[str]:
