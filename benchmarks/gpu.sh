@@ -32,13 +32,14 @@ if [ -z "$QUICK" ]; then
 fi
 
 # 1. pretraining variants, in parallel: one per line, a name then PretrainConfig settings
-# (session 8's candidates for world v2, docs/world.md: the plain backdrop, the prototype's VAE, the swapped split;
-# 1,500 denoiser steps each, about 5 minutes on an H100, so that four fit beside each other in one device command)
+# (session 11's candidates for world v2, docs/world.md: the plain backdrop, and figures 1.5x larger (M1) with two
+# caption plans; 1,500 denoiser steps each, about 5 minutes on an H100, so that four fit beside each other in one
+# device command)
 PLAN="unet_steps=1500 style.backdrop=studio held_out_share=0.4 named_share=0.9 single_scenes=2000"
 VARIANTS=${WORLD_VARIANTS:-"v1_1500 unet_steps=1500
 studio $PLAN
-studio_kl4 $PLAN vae_kl_weight=0.0001
-studio_swapped $PLAN held_out=high_five,hug,push,lean_shoulder,carry"}
+studio_big $PLAN style.size=1.5
+studio_big_v1plan unet_steps=1500 style.backdrop=studio style.size=1.5"}
 QUICKFLAG=${QUICK:+--quick}
 FIRST=$(echo "$VARIANTS" | head -1 | awk '{print $1}')
 while read -r name settings; do
