@@ -26,6 +26,7 @@ from typing import Callable
 import torch
 
 from interinv.config import parse_settings, with_overrides
+from interinv.core.tokens import check_slug
 from interinv_world.check import CheckConfig, measure_gate, measure_neutral, write_pictures
 from interinv_world import grammar, render
 from interinv_world.design import WorldDesign
@@ -179,7 +180,7 @@ def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool, e
     train_denoiser(vae, data, scaled, cfg, torch.Generator().manual_seed(cfg.seed), log, measure_at)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", action="append", required=True, help="NAME:KEY=VALUE,KEY=VALUE")
     parser.add_argument("--steps", type=int, default=400, help="denoiser steps of every variant")
@@ -194,7 +195,7 @@ def main() -> None:
                         help="judge the gate with interaction and species scorers trained on this variant's renders")
     parser.add_argument("--out", default="world_ab.jsonl")
     parser.add_argument("--pictures", type=Path, help="a folder for each measurement's renders beside generations")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     eval_at = {int(step) for step in args.eval_at.split(",") if step.strip()}
@@ -205,8 +206,10 @@ def main() -> None:
         with open(args.out, "a", encoding="utf-8") as f:
             f.write(json.dumps(result) + "\n")
 
-    for spec in args.variant:
-        name, _, settings = spec.partition(":")
+    variants = [spec.partition(":")[::2] for spec in args.variant]
+    for name, _ in variants:
+        check_slug(name, "--variant name")  # it names a folder under --pictures; refused before any training
+    for name, settings in variants:
         base = dataclasses.replace(PretrainConfig(), unet_steps=args.steps, warmup=min(200, args.steps // 5), style=style)
         cfg = with_overrides(base, parse_settings(variant_settings(settings)), "--variant")
         torch.manual_seed(cfg.seed)
