@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, _ in variants:
         check_slug(name, "--variant name")  # it names a folder under --pictures; refused before any training
     for name, settings in variants:
-        base = dataclasses.replace(PretrainConfig(), unet_steps=args.steps, warmup=min(200, args.steps // 5), style=style)
+        base = dataclasses.replace(PretrainConfig(), unet_steps=args.steps, warmup=min(200, args.steps // 5), style=style,
+                                   held_out_share=None)  # world v1's plan, which every earlier notebook run varied
         cfg = with_overrides(base, parse_settings(variant_settings(settings)), "--variant")
         torch.manual_seed(cfg.seed)
         run_variant(name, cfg, args.samples, not args.train_vae, eval_at, record, args.train_scorers, args.pictures)

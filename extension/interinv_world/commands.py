@@ -108,7 +108,8 @@ def add_world_commands(sub) -> None:
                                "(repeatable; default: none)")
     pretrain.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda (default: cpu)")
     pretrain.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
-    pretrain.add_argument("--reuse", help="an earlier run's folder (same seed): keep its VAE and scorers (default: none)")
+    pretrain.add_argument("--reuse", help="an earlier run's folder (same seed): keep its VAE, and its scorers if "
+                          "it has a scorers/ folder (default: none)")
     pretrain.set_defaults(run=cmd_pretrain)
     text = "measure a pretrained world against its targets and print a table"
     check = commands.add_parser("check", help=text, description=text[0].upper() + text[1:] + ".")

@@ -371,7 +371,8 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
              device: str = "cpu") -> dict:
     """Every phase, then the weights, a metrics JSON and the model card in `out`.
 
-    `reuse`: an earlier run's folder (same seed and data settings) whose VAE and scorers are kept.
+    `reuse`: an earlier run's folder (same seed and data settings) whose VAE is kept, and its scorers when it has
+    them (a folder holding only `vae/` keeps the VAE and trains every scorer).
     `device`: where the models train; random numbers come from one CPU generator on any device.
     """
     torch.manual_seed(cfg.seed)
@@ -389,8 +390,8 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
     scaled = encode_latents(vae, data.images) * vae.config.scaling_factor  # shared by the denoiser and the ControlNet
     pipe = phase("denoiser", lambda: train_denoiser(vae, data, scaled, cfg, generator, log))
     controlnet = phase("controlnet", lambda: train_controlnet(pipe, data, scaled, cfg, generator, log))
-    scorers = phase("scorers", lambda: _reused_scorers(reuse, vae, data, cfg, device, log) if reuse else
-                    _train_scorers(vae, data, cfg, generator, device, log))
+    scorers = phase("scorers", lambda: _reused_scorers(reuse, vae, data, cfg, device, log)
+                    if reuse and (reuse / "scorers").is_dir() else _train_scorers(vae, data, cfg, generator, device, log))
     models = WorldModels(pipe, controlnet, *scorers, design=design)
     fresh = render_set(cfg.eval_scenes, cfg.eval_scenes // 4, cfg.seed + 1, design, log)
     metrics = {"scorers_on_renders": scorer_accuracy(models, fresh)}
