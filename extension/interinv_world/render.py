@@ -776,7 +776,6 @@ BACKGROUNDS: dict[str, Callable[[random.Random, int, int], tuple[Image.Image, Co
     "meadow": _meadow, "room": _room, "beach": _beach, "night": _night, "studio": _studio,
 }
 V1_STYLE = Style()
-V2_STYLE = Style(size=1.5, backdrop="studio")  # figures that fill the 16x16 latent (docs/world.md, M1 and V2a)
 
 
 # ---- scenes -----------------------------------------------------------------------------------
