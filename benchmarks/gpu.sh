@@ -34,12 +34,12 @@ fi
 # 1. pretraining variants, in parallel: one per line, a name then PretrainConfig settings
 # (session 11's candidates for world v2, docs/world.md: the plain backdrop, and figures 1.5x larger (M1) with two
 # caption plans; 1,500 denoiser steps each, about 5 minutes on an H100, so that four fit beside each other in one
-# device command)
+# device command; each spells out its style and plan, since PretrainConfig's defaults are world v2's since session 12)
 PLAN="unet_steps=1500 style.backdrop=studio held_out_share=0.4 named_share=0.9 single_scenes=2000"
-VARIANTS=${WORLD_VARIANTS:-"v1_1500 unet_steps=1500
-studio $PLAN
+VARIANTS=${WORLD_VARIANTS:-"v1_1500 unet_steps=1500 style.size=1 style.backdrop= held_out_share=none
+studio $PLAN style.size=1
 studio_big $PLAN style.size=1.5
-studio_big_v1plan unet_steps=1500 style.backdrop=studio style.size=1.5"}
+studio_big_v1plan unet_steps=1500 style.backdrop=studio style.size=1.5 held_out_share=none"}
 QUICKFLAG=${QUICK:+--quick}
 FIRST=$(echo "$VARIANTS" | head -1 | awk '{print $1}')
 while read -r name settings; do

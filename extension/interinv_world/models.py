@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from interinv.atomic import write_text_atomic
 from interinv.compat import diffusers_load_kwargs
 from interinv.errors import InterInvError
 from interinv.hosts.clip_tokenizer import clip_tokenizer
@@ -204,11 +205,22 @@ def save_world(models: WorldModels, folder: Path) -> None:
     models.pipe.to(torch.float32)
     models.controlnet.to(torch.float32)
     shutil.rmtree(folder / "tokenizer", ignore_errors=True)
+    _drop_load_paths(folder)
     (folder / "scorers").mkdir(parents=True, exist_ok=True)
     save_scorer(models.interaction_scorer, folder / "scorers" / "interaction.safetensors")
     save_scorer(models.species_scorer, folder / "scorers" / "species.safetensors")
     if models.second_scorer is not None:
         save_scorer(models.second_scorer, folder / "scorers" / f"{SECOND_SCORER}.safetensors")
+
+
+def _drop_load_paths(folder: Path) -> None:
+    """diffusers records where a reused component was loaded from; that path names the trainer's machine."""
+    import json
+
+    for config in folder.glob("*/config.json"):
+        values = json.loads(config.read_text())
+        if values.pop("_name_or_path", None) is not None:
+            write_text_atomic(config, json.dumps(values, indent=2, sort_keys=True) + "\n")
 
 
 def species_logits_to_sets(logits: torch.Tensor) -> torch.Tensor:

@@ -37,9 +37,9 @@ class PretrainConfig:
     pair_scenes: int = 12000  # rendered two-subject scenes
     single_scenes: int = 4000  # rendered single-subject pose scenes
     named_share: float = 0.8  # share of non-held-out pair scenes whose caption names the interaction
-    held_out_share: float | None = None  # share of pair scenes showing a held-out interaction; None: all equally often
+    held_out_share: float | None = 0.4  # share of pair scenes showing a held-out interaction; None: all equally often
     held_out: tuple[str, ...] = grammar.HELD_OUT  # captioned only neutrally; the last is for tuning only
-    style: render.Style = render.V1_STYLE  # how the scenes are drawn, e.g. --set style.backdrop=studio
+    style: render.Style = render.V2_STYLE  # how the scenes are drawn; world v1: --set style.size=1 --set style.backdrop=
     caption_dropout: float = 0.1  # share of empty captions (for classifier-free guidance)
     vae_steps: int = 1500
     vae_batch: int = 32
@@ -48,7 +48,7 @@ class PretrainConfig:
     per_channel_latents: bool = False  # standardise each latent channel (built; its effect is not yet measured)
     text_positions: int = 77  # caption length in tokens (the feasibility prototype used 32)
     unet_channels: tuple[int, ...] = (64, 128, 128)
-    unet_steps: int = 3500
+    unet_steps: int = 2000
     min_snr_gamma: float = 5.0  # Min-SNR loss weighting (Hang et al. 2023); 0 weighs every timestep alike
     unet_batch: int = 64
     unet_lr: float = 1e-3

@@ -872,6 +872,9 @@ def require(value: str, options: tuple[str, ...], what: str) -> None:
         raise InterInvError(f"Unknown {what} '{value}'. The world has: {', '.join(options)}.")
 
 
+V2_STYLE = Style(size=1.5, backdrop="studio")  # figures that fill the 16x16 latent (docs/world.md, M1 and V2b)
+
+
 def render_pair(seed: int, interaction: str, species: tuple[str, str], size: int = 64, style: Style = V1_STYLE) -> Scene:
     """A two-figure scene of `interaction`, A (species[0]) and B (species[1]); the same seed gives the same pixels."""
     require(interaction, INTERACTIONS, "interaction")
