@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from interinv.errors import InterInvError
 from interinv_world.check import CheckConfig, measure_inversion
-from interinv_world.models import load_world
+from world_runs import add_world_options, log_row, world_from_options
 
 
 def parse_setting(text: str) -> tuple[int, float]:
@@ -36,25 +33,17 @@ def parse_setting(text: str) -> tuple[int, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--world", type=Path, default=None, help="a pretrained world folder (default: the bundled one)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of exemplars, training and samples (default 1)")
+    add_world_options(parser, "world-inversion.jsonl")
     parser.add_argument("--setting", action="append", type=parse_setting, required=True, help="STEPS:LR (repeatable)")
     parser.add_argument("--samples", type=int, default=CheckConfig.ti_samples)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", type=Path, default=Path("world-inversion.jsonl"))
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    models = load_world(args.world) if args.world else load_world()
+    models = world_from_options(args)
     for steps, lr in args.setting:
         cfg = dataclasses.replace(CheckConfig(), ti_steps=steps, ti_lr=lr, ti_samples=args.samples, seed=args.seed)
         started = time.time()
         with tempfile.TemporaryDirectory() as work:
             result = measure_inversion(models, cfg, Path(work), print)
-        row = {"seed": args.seed, **result, "wall_s": round(time.time() - started, 1)}
-        print(json.dumps(row))
-        with args.out.open("a") as out:
-            out.write(json.dumps(row) + "\n")
+        log_row(args.out, {"seed": args.seed, **result, "wall_s": round(time.time() - started, 1)})
 
 
 if __name__ == "__main__":

@@ -16,17 +16,16 @@ Results are printed and appended as JSON lines to --out.
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import torch
 
 from interinv_world import grammar, render
 from interinv_world.bench import bootstrap_ci
-from interinv_world.models import IMAGE_SIDE, load_world, pixels
+from interinv_world.models import IMAGE_SIDE, pixels
 from interinv_world.pretrain import denoising_loss, encode_latents, tokenize
 from interinv_world.sampling import classify
+from world_runs import add_world_options, log_row, world_from_options
 
 VARIANTS = ("neutral", "position", "full")
 
@@ -82,7 +81,7 @@ def sample(pipe, cond: torch.Tensor, empty: torch.Tensor, seeds: list[int], step
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--world", type=Path, default=None, help="a pretrained world folder (default: the bundled one)")
+    add_world_options(parser, "world-oracle.jsonl")
     parser.add_argument("--interaction", default=None, help="default: the world's tuning interaction")
     parser.add_argument("--species", default="person,person")
     parser.add_argument("--exemplars", type=int, default=8)
@@ -90,13 +89,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--samples", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=1, help="a tuning seed (default 1)")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", type=Path, default=Path("world-oracle.jsonl"))
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    models = load_world(args.world) if args.world else load_world()
+    models = world_from_options(args)
     pipe, interaction = models.pipe, args.interaction or models.design.plan.tuning
     species = tuple(args.species.split(","))
     latents = exemplar_latents(models, interaction, species, args.exemplars, args.seed + render.INTERACTIONS.index(interaction))
@@ -115,9 +109,7 @@ def main() -> None:
         row = {"variant": variant, "interaction": interaction, "species": list(species), "seed": args.seed,
                "exemplars": args.exemplars, "steps": args.steps, "lr": args.lr, "samples": args.samples,
                "rate": list(bootstrap_ci(hits, 2000, args.seed)), "wall_s": round(time.time() - started, 1)}
-        print(json.dumps(row), flush=True)
-        with args.out.open("a") as out:
-            out.write(json.dumps(row) + "\n")
+        log_row(args.out, row)
 
 
 if __name__ == "__main__":
