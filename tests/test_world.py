@@ -55,6 +55,27 @@ def test_reusing_a_folder_that_holds_only_a_vae_keeps_it_and_trains_every_scorer
         "interaction", "species", "interaction_second"}
 
 
+def test_world_check_of_a_saved_world_regenerates_the_check_its_pretraining_wrote(quick_world):
+    from interinv_world.check import CHECK_FILE, measure
+    from interinv_world.pretrain import check_config
+
+    written = json.loads((quick_world / CHECK_FILE).read_text())
+    assert json.loads(json.dumps(measure(load_world(quick_world), check_config(QUICK_PRETRAIN), log=lambda _: None))) == written
+
+
+def test_rounding_to_the_stored_precision_is_what_a_save_and_reload_gives(quick_world):
+    from interinv_world.models import round_to_stored_precision
+
+    models = load_world(quick_world)
+    weight, running_mean = models.pipe.unet.conv_in.weight, models.interaction_scorer.features[1].running_mean
+    with torch.no_grad():
+        weight.add_(1e-5), running_mean.add_(1e-5)  # values that fp16 cannot hold
+    expected = weight.detach().half().float(), running_mean.half().float()
+    round_to_stored_precision(models)
+    assert torch.equal(models.pipe.unet.conv_in.weight, expected[0]) and models.pipe.unet.dtype == torch.float32
+    assert torch.equal(models.interaction_scorer.features[1].running_mean, expected[1])
+
+
 def test_weights_are_stored_in_half_precision(quick_world):
     from safetensors import safe_open
 
@@ -331,7 +352,7 @@ def test_quick_world_check_runs_on_the_committed_world(tmp_path, capsys):
 
 
 @pytest.mark.xfail(strict=True, reason="the committed world (v2) misses 6 of 7 targets of issue 11 "
-                   "(weights/check.json): gate 0.77 (>= 0.90), neutral min ratio 0.59 (>= 0.6), TV distance 0.21 (<= "
+                   "(weights/check.json): gate 0.77 (>= 0.90), neutral min ratio 0.56 (>= 0.6), TV distance 0.21 (<= "
                    "0.2), scorer agreement 0.75 (>= 0.9), TI/prompt 0.89 (>= 2, CIs overlap)")
 def test_committed_world_metrics_meet_every_target():
     check = _committed_check()

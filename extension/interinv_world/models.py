@@ -196,6 +196,14 @@ def load_world(folder: Path = WEIGHTS_DIR, device: str = "cpu") -> WorldModels:
     return WorldModels(pipe.to(device), controlnet.to(device), *scorers, design=load_design(folder))
 
 
+def round_to_stored_precision(models: WorldModels) -> None:
+    """Every weight as `save_world` stores it (fp16, computed in fp32), so that what a pretraining run measures
+    is what `world check` measures on the saved folder."""
+    for module in (models.pipe, models.controlnet, models.interaction_scorer, models.species_scorer, models.second_scorer):
+        if module is not None:
+            module.to(torch.float16).to(torch.float32)
+
+
 def save_world(models: WorldModels, folder: Path) -> None:
     """fp16 safetensors in the diffusers layout; the tokenizer is rebuilt offline, so it is not stored."""
     import shutil

@@ -25,7 +25,8 @@ from . import grammar, render
 from .check import CHECK_FILE, CheckConfig, measure, table
 from .design import METRICS_FILE, WorldDesign, design_from_config
 from .models import (IMAGE_SIDE, SECOND_SCORER, SECOND_SCORER_SHAPE, SceneClassifier, WorldModels, assemble_pipeline,
-                     classifier_loss, new_controlnet, new_text_encoder, new_unet, new_vae, pixels, save_world)
+                     classifier_loss, new_controlnet, new_text_encoder, new_unet, new_vae, pixels,
+                     round_to_stored_precision, save_world)
 from .sampling import classify
 
 Log = Callable[[str], None]
@@ -393,6 +394,7 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
     scorers = phase("scorers", lambda: _reused_scorers(reuse, vae, data, cfg, device, log)
                     if reuse and (reuse / "scorers").is_dir() else _train_scorers(vae, data, cfg, generator, device, log))
     models = WorldModels(pipe, controlnet, *scorers, design=design)
+    round_to_stored_precision(models)
     fresh = render_set(cfg.eval_scenes, cfg.eval_scenes // 4, cfg.seed + 1, design, log)
     metrics = {"scorers_on_renders": scorer_accuracy(models, fresh)}
     recon = Renders(reconstruct(vae, fresh.images), fresh.skeletons, fresh.captions, fresh.interaction, fresh.species)
