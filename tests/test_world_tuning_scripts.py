@@ -68,3 +68,37 @@ def test_the_oracle_moves_only_the_free_positions(oracle):
     free[3] = True
     moved = oracle.optimise(pipe, latents, start, free, steps=2, lr=1e-2, batch=2, seed=0)
     assert torch.equal(moved[:, ~free], start[:, ~free]) and not torch.equal(moved[:, free], start[:, free])
+
+
+def test_the_reading_harness_writes_its_four_variants(tmp_path):
+    out = tmp_path / "o4.jsonl"
+    done = run("world_reading.py", "--samples", "2", "--sampling-steps", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert [(r["variant"], r["samples"], len(r["gate"])) for r in rows(out)] == [
+        ("caption", 2, 3), ("words", 2, 3), ("summary", 2, 3), ("neutral", 2, 3)]
+
+
+def test_the_splice_takes_the_words_from_one_caption_and_the_end_of_text_positions_from_the_other(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import world_reading
+
+    pipe = load_world().pipe
+    named, neutral = "a bear stands back to back with a robot", "a bear and a robot"
+    conds = world_reading.conditionings(pipe, [named], [neutral])
+    words = 1 + len(pipe.tokenizer.tokenize(named))  # the start token and the caption's words
+    own, twin = conds["caption"][0], conds["neutral"][0]
+    assert torch.equal(conds["words"][0, :words], own[:words]) and torch.equal(conds["words"][0, words:], twin[words:])
+    assert torch.equal(conds["summary"][0, :words], twin[:words]) and torch.equal(conds["summary"][0, words:], own[words:])
+    assert not torch.equal(own[words:], twin[words:])  # the end-of-text positions do carry the caption
+
+
+def test_the_caption_variant_is_the_gates_own_prompt_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import world_oracle
+    import world_reading
+
+    pipe = load_world().pipe
+    captions, seeds = ["a bear hugs a robot", "a cat pushes a person"], [3, 4]
+    cond = world_reading.conditionings(pipe, captions, [grammar.neutral_caption(("bear", "robot"))] * 2)["caption"]
+    direct = world_oracle.sample(pipe, cond, world_oracle.encode(pipe, ""), seeds, 3, 3.0)
+    assert torch.equal(direct, sample_images(pipe, captions, seeds, 3, 3.0))
