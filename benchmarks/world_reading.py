@@ -27,7 +27,7 @@ from interinv_world.bench import bootstrap_ci
 from interinv_world.check import named_jobs
 from interinv_world.pretrain import tokenize
 from interinv_world.sampling import BATCH, classify
-from world_oracle import sample
+from world_oracle import encode, sample
 from world_runs import add_world_options, log_row, world_from_options
 
 VARIANTS = ("caption", "words", "summary", "neutral")
@@ -57,7 +57,7 @@ def main() -> None:
     pipe = models.pipe
     jobs = named_jobs(args.samples, args.seed + 2, models.design.plan.named)
     conds = conditionings(pipe, [c for _, _, c in jobs], [grammar.neutral_caption(p) for _, p, _ in jobs])
-    empty = pipe.text_encoder(tokenize(pipe.tokenizer, [""]))[0].detach()
+    empty = encode(pipe, "")
     seeds = [args.seed * 100_000 + i for i in range(len(jobs))]
     truth = torch.tensor([render.INTERACTIONS.index(name) for name, _, _ in jobs])
     for variant in VARIANTS:

@@ -1,4 +1,4 @@
-"""benchmarks/world_inversion.py and benchmarks/world_oracle.py, the notebook's O1 and O2 harnesses."""
+"""benchmarks/world_inversion.py, world_oracle.py and world_reading.py, the notebook's O1, O2 and O4 harnesses."""
 
 import json
 import subprocess
@@ -78,13 +78,17 @@ def test_the_reading_harness_writes_its_four_variants(tmp_path):
         ("caption", 2, 3), ("words", 2, 3), ("summary", 2, 3), ("neutral", 2, 3)]
 
 
-def test_the_splice_takes_the_words_from_one_caption_and_the_end_of_text_positions_from_the_other(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
+@pytest.fixture
+def reading(oracle):
     import world_reading
 
+    return world_reading
+
+
+def test_the_splice_takes_the_words_from_one_caption_and_the_end_of_text_positions_from_the_other(reading):
     pipe = load_world().pipe
     named, neutral = "a bear stands back to back with a robot", "a bear and a robot"
-    conds = world_reading.conditionings(pipe, [named], [neutral])
+    conds = reading.conditionings(pipe, [named], [neutral])
     words = 1 + len(pipe.tokenizer.tokenize(named))  # the start token and the caption's words
     own, twin = conds["caption"][0], conds["neutral"][0]
     assert torch.equal(conds["words"][0, :words], own[:words]) and torch.equal(conds["words"][0, words:], twin[words:])
@@ -92,13 +96,9 @@ def test_the_splice_takes_the_words_from_one_caption_and_the_end_of_text_positio
     assert not torch.equal(own[words:], twin[words:])  # the end-of-text positions do carry the caption
 
 
-def test_the_caption_variant_is_the_gates_own_prompt_path(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import world_oracle
-    import world_reading
-
+def test_the_caption_variant_is_the_gates_own_prompt_path(oracle, reading):
     pipe = load_world().pipe
     captions, seeds = ["a bear hugs a robot", "a cat pushes a person"], [3, 4]
-    cond = world_reading.conditionings(pipe, captions, [grammar.neutral_caption(("bear", "robot"))] * 2)["caption"]
-    direct = world_oracle.sample(pipe, cond, world_oracle.encode(pipe, ""), seeds, 3, 3.0)
+    cond = reading.conditionings(pipe, captions, [grammar.neutral_caption(("bear", "robot"))] * 2)["caption"]
+    direct = oracle.sample(pipe, cond, oracle.encode(pipe, ""), seeds, 3, 3.0)
     assert torch.equal(direct, sample_images(pipe, captions, seeds, 3, 3.0))
