@@ -389,3 +389,33 @@ def test_a_shorter_caption_length_reaches_the_tokenizer_and_survives_a_save(tmp_
     shutil.copy(WEIGHTS_DIR / "metrics.json", tmp_path)
     assert load_world(tmp_path).pipe.tokenizer.model_max_length == 32
     assert world.pipe.tokenizer.model_max_length == 77  # world v1
+
+
+def test_summary_dropout_swaps_only_the_chosen_captions_end_of_text_states_for_the_empty_captions():
+    from interinv.hosts.clip_tokenizer import clip_tokenizer
+    from interinv_world.pretrain import drop_summaries, tokenize
+
+    tokenizer = clip_tokenizer()
+    tokens = tokenize(tokenizer, ["a bear hugs a robot", "a cat and a person"])
+    first_end = [row.tolist().index(tokenizer.eos_token_id) for row in tokens]
+    hidden, empty = torch.randn(2, tokens.shape[1], 8), torch.randn(1, tokens.shape[1], 8)
+    dropped = drop_summaries(hidden, tokens, empty, torch.tensor([True, False]), tokenizer.eos_token_id)
+    assert torch.equal(dropped[0, :first_end[0]], hidden[0, :first_end[0]])  # the start token and the words stay
+    assert torch.equal(dropped[0, first_end[0]:], empty[0, first_end[0]:])  # from the first end-of-text on
+    assert torch.equal(dropped[1], hidden[1])  # a caption that was not chosen
+
+
+def test_the_denoiser_trains_end_to_end_with_summary_dropout_and_it_changes_what_is_learned():
+    from interinv_world.models import new_vae
+    from interinv_world.pretrain import encode_latents, train_denoiser
+
+    data = render_set(8, 4, 0, WorldDesign(), lambda _: None)
+    vae = new_vae().eval()
+    scaled = encode_latents(vae, data.images)
+    unets = []
+    for share in (1e-9, 1.0):  # both draw the same random numbers; only the second drops any summary
+        torch.manual_seed(0)  # the same initial weights
+        cfg = dataclasses.replace(QUICK_PRETRAIN, summary_dropout=share)
+        unets.append(train_denoiser(vae, data, scaled, cfg, torch.Generator().manual_seed(0), lambda _: None).unet)
+    plain, dropped = (dict(unet.named_parameters()) for unet in unets)
+    assert any(not torch.equal(plain[name], dropped[name]) for name in plain)

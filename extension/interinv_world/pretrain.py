@@ -42,6 +42,7 @@ class PretrainConfig:
     held_out: tuple[str, ...] = grammar.HELD_OUT  # captioned only neutrally; the last is for tuning only
     style: render.Style = render.V2_STYLE  # how the scenes are drawn; world v1: --set style.size=1 --set style.backdrop=
     caption_dropout: float = 0.1  # share of empty captions (for classifier-free guidance)
+    summary_dropout: float = 0.0  # share of captions whose end-of-text states are the empty caption's (docs/world.md, P1)
     vae_steps: int = 1500
     vae_batch: int = 32
     vae_lr: float = 2e-3
@@ -232,6 +233,18 @@ def tokenize(tokenizer, captions: list[str]) -> torch.Tensor:
                      return_tensors="pt").input_ids
 
 
+def drop_summaries(hidden: torch.Tensor, tokens: torch.Tensor, empty_hidden: torch.Tensor, rows: torch.Tensor,
+                   end_of_text: int) -> torch.Tensor:
+    """`hidden` with the end-of-text positions of the chosen `rows` taken from the empty caption's `empty_hidden`.
+
+    Under CLIP's causal mask every end-of-text position summarises the whole caption; without that summary the UNet
+    must read the interaction from the words' own positions, where a new word can reach it.
+    """
+    first_end = (tokens == end_of_text).int().argmax(dim=1, keepdim=True)
+    summary = torch.arange(tokens.shape[1], device=tokens.device)[None] >= first_end
+    return torch.where((summary & rows[:, None])[..., None], empty_hidden.expand_as(hidden), hidden)
+
+
 def _ema_update(ema_model, model, decay: float) -> Callable[[], None]:
     """EMA with the usual warm-up, min(decay, (1+n)/(10+n)): a short run must not keep the random init."""
     pairs = list(zip(ema_model.parameters(), model.parameters()))
@@ -284,8 +297,12 @@ def train_denoiser(vae, data: Renders, scaled: torch.Tensor, cfg: PretrainConfig
         index = torch.randint(len(ids), (cfg.unet_batch,), generator=generator).to(device)
         tokens = ids[index].clone()
         tokens[(torch.rand(len(index), generator=generator) < cfg.caption_dropout).to(device)] = empty
+        hidden = text_encoder(tokens)[0]
+        if cfg.summary_dropout:
+            rows = (torch.rand(len(index), generator=generator) < cfg.summary_dropout).to(device)
+            hidden = drop_summaries(hidden, tokens, text_encoder(empty[None])[0], rows, text_encoder.config.eos_token_id)
         x_t, t, noise = _noised(scaled[index], alphas, generator)
-        pred = unet(x_t, t, encoder_hidden_states=text_encoder(tokens)[0]).sample
+        pred = unet(x_t, t, encoder_hidden_states=hidden).sample
         return denoising_loss(pred, noise, t, alphas, cfg.min_snr_gamma)
 
     ema_pipe, done = assemble_pipeline(vae, ema_text, ema_unet), [0]
@@ -478,6 +495,7 @@ def _train_scorers(vae, data: Renders, cfg: PretrainConfig, generator: torch.Gen
 def model_card(metrics: dict) -> str:
     cfg, gate = metrics["config"], metrics["sanity_gate"]
     design = design_from_config(cfg)
+    summary = cfg.get("summary_dropout", 0.0)  # absent in worlds before P1
     lines = [
         "# InterInv interaction world: pretrained models",
         "",
@@ -499,7 +517,8 @@ def model_card(metrics: dict) -> str:
         f"{', '.join(design.plan.held_out)}; {design.plan.tuning} is for tuning only.",
         f"- Render style: {json.dumps(asdict(design.style))} (v1: {json.dumps(asdict(render.V1_STYLE))}).",
         f"- Named interactions carry their verb in {cfg['named_share']:.0%} of captions; {cfg['caption_dropout']:.0%} "
-        "of captions are dropped for classifier-free guidance.",
+        "of captions are dropped for classifier-free guidance"
+        + (f"; {summary:.0%} of captions lose their end-of-text summary in training." if summary else "."),
         "",
         "## Training",
         f"- VAE: {cfg['vae_steps']} steps at batch {cfg['vae_batch']}; PSNR {metrics['vae_psnr_db']:.1f} dB on held-out renders.",
