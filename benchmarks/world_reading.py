@@ -25,7 +25,7 @@ import torch
 from interinv_world import grammar, render
 from interinv_world.bench import bootstrap_ci
 from interinv_world.check import named_jobs
-from interinv_world.pretrain import tokenize
+from interinv_world.pretrain import end_of_text_positions, tokenize
 from interinv_world.sampling import BATCH, classify
 from world_oracle import encode, sample
 from world_runs import add_world_options, log_row, world_from_options
@@ -39,11 +39,9 @@ def conditionings(pipe, named: list[str], neutral: list[str]) -> dict[str, torch
     ids = tokenize(pipe.tokenizer, named)
     named_states = pipe.text_encoder(ids)[0]
     neutral_states = pipe.text_encoder(tokenize(pipe.tokenizer, neutral))[0]
-    first_end = (ids == pipe.tokenizer.eos_token_id).int().argmax(dim=1)
-    words = torch.arange(ids.shape[1]).unsqueeze(0) < first_end.unsqueeze(1)  # [N, positions]
-    mask = words.unsqueeze(-1)
-    return {"caption": named_states, "words": torch.where(mask, named_states, neutral_states),
-            "summary": torch.where(mask, neutral_states, named_states), "neutral": neutral_states}
+    summary = end_of_text_positions(ids, pipe.tokenizer.eos_token_id).unsqueeze(-1)
+    return {"caption": named_states, "words": torch.where(summary, neutral_states, named_states),
+            "summary": torch.where(summary, named_states, neutral_states), "neutral": neutral_states}
 
 
 def main() -> None:

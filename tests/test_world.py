@@ -419,3 +419,12 @@ def test_the_denoiser_trains_end_to_end_with_summary_dropout_and_it_changes_what
         unets.append(train_denoiser(vae, data, scaled, cfg, torch.Generator().manual_seed(0), lambda _: None).unet)
     plain, dropped = (dict(unet.named_parameters()) for unet in unets)
     assert any(not torch.equal(plain[name], dropped[name]) for name in plain)
+
+
+def test_the_model_card_states_summary_dropout_only_when_a_world_used_it():
+    from interinv_world.pretrain import model_card
+
+    metrics = json.loads((WEIGHTS_DIR / "metrics.json").read_text())  # world v2, from before the setting existed
+    assert "end-of-text summary" not in model_card(metrics)
+    metrics["config"]["summary_dropout"] = 0.5
+    assert "50% of captions lose their end-of-text summary in training." in model_card(metrics)

@@ -233,16 +233,20 @@ def tokenize(tokenizer, captions: list[str]) -> torch.Tensor:
                      return_tensors="pt").input_ids
 
 
+def end_of_text_positions(tokens: torch.Tensor, end_of_text: int) -> torch.Tensor:
+    """[N, positions], true from each caption's first end-of-text token on: under CLIP's causal mask each of these
+    positions summarises the whole caption."""
+    first_end = (tokens == end_of_text).int().argmax(dim=1, keepdim=True)
+    return torch.arange(tokens.shape[1], device=tokens.device)[None] >= first_end
+
+
 def drop_summaries(hidden: torch.Tensor, tokens: torch.Tensor, empty_hidden: torch.Tensor, rows: torch.Tensor,
                    end_of_text: int) -> torch.Tensor:
-    """`hidden` with the end-of-text positions of the chosen `rows` taken from the empty caption's `empty_hidden`.
-
-    Under CLIP's causal mask every end-of-text position summarises the whole caption; without that summary the UNet
-    must read the interaction from the words' own positions, where a new word can reach it.
-    """
-    first_end = (tokens == end_of_text).int().argmax(dim=1, keepdim=True)
-    summary = torch.arange(tokens.shape[1], device=tokens.device)[None] >= first_end
-    return torch.where((summary & rows[:, None])[..., None], empty_hidden.expand_as(hidden), hidden)
+    """`hidden` with the end-of-text positions of the chosen `rows` taken from the empty caption's `empty_hidden`:
+    without that summary the UNet must read the interaction from the words' own positions, where a new word can
+    reach it."""
+    summary = end_of_text_positions(tokens, end_of_text) & rows[:, None]
+    return torch.where(summary[..., None], empty_hidden.expand_as(hidden), hidden)
 
 
 def _ema_update(ema_model, model, decay: float) -> Callable[[], None]:
