@@ -2,7 +2,8 @@
 
 Pair captions put subject A first ("a bear hugs a robot"). Held-out interactions are captioned only
 neutrally in pretraining ("a bear and a robot"), so that the model can draw them but no words call
-them up. Every word is one CLIP token, except the pose word "kneeling" (see SPLIT_WORDS).
+them up. Pose-pair scenes, two figures that stand apart, name each figure's pose ("a bear kneeling and a
+robot reaching"). Every word is one CLIP token, except the pose word "kneeling" (see SPLIT_WORDS).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ NAMED: dict[str, tuple[str, ...]] = {
 }
 NEUTRAL = ("a {a} and a {b}", "a photo of a {a} and a {b}", "a picture of a {a} and a {b}")
 SINGLE = ("a {s} {pose}", "a photo of a {s} {pose}", "a picture of a {s} {pose}")
+POSE_PAIR = ("a {a} {pa} and a {b} {pb}", "a photo of a {a} {pa} and a {b} {pb}", "a picture of a {a} {pa} and a {b} {pb}")
 
 # The verbs of NAMED (finite and -ing forms), then the pose words, which are verbs in -ing.
 _NAMED_VERBS = (
@@ -134,6 +136,14 @@ def single_caption(rng: random.Random, pose: str, species: str) -> str:
     """A caption of one figure in a pose: "a robot kneeling", "a photo of a robot kneeling"."""
     require(pose, SINGLE_POSES, "pose")
     return rng.choice(SINGLE).format(s=_species(species), pose=pose)
+
+
+def pose_pair_caption(rng: random.Random, poses: tuple[str, str], species: tuple[str, str]) -> str:
+    """A caption of two figures that stand apart, each with its pose word: "a bear kneeling and a robot reaching"."""
+    for pose in poses:
+        require(pose, SINGLE_POSES, "pose")
+    a, b = (_species(s) for s in species)
+    return rng.choice(POSE_PAIR).format(a=a, pa=poses[0], b=b, pb=poses[1])
 
 
 def neutral_caption(species: tuple[str, str]) -> str:

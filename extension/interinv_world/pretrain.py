@@ -37,6 +37,7 @@ class PretrainConfig:
     seed: int = 0
     pair_scenes: int = 12000  # rendered two-subject scenes
     single_scenes: int = 4000  # rendered single-subject pose scenes
+    pose_pair_scenes: int = 0  # two posed figures apart, captioned with both pose words (docs/world.md, Q1)
     named_share: float = 0.8  # share of non-held-out pair scenes whose caption names the interaction
     held_out_share: float | None = 0.4  # share of pair scenes showing a held-out interaction; None: all equally often
     held_out: tuple[str, ...] = grammar.HELD_OUT  # captioned only neutrally; the last is for tuning only
@@ -89,13 +90,20 @@ class Renders:
     species: torch.Tensor  # [N, S] 0/1 presence of each species
 
 
-def render_set(pairs: int, singles: int, seed: int, design: WorldDesign, log: Log) -> Renders:
-    """Pair scenes (held-out interactions only with neutral captions) and single-subject pose scenes."""
+def render_set(pairs: int, singles: int, seed: int, design: WorldDesign, log: Log, pose_pairs: int = 0) -> Renders:
+    """Pair scenes (held-out interactions only with neutral captions), single-subject pose scenes, then pose-pair
+    scenes (two posed figures apart; their interaction label is -1, as a single scene's)."""
     rng, started, plan, style = random.Random(seed), time.time(), design.plan, design.style
     images, skeletons, captions, labels, species = [], [], [], [], []
-    for index in range(pairs + singles):
+    for index in range(pairs + singles + pose_pairs):
         scene_seed = seed * 10_000_000 + index
-        if index < pairs:
+        if index >= pairs + singles:
+            poses = (rng.choice(render.SINGLE_POSES), rng.choice(render.SINGLE_POSES))
+            kinds = (rng.choice(render.SPECIES), rng.choice(render.SPECIES))
+            scene = render.render_pose_pair(scene_seed, poses, kinds, IMAGE_SIDE, style)
+            captions.append(grammar.pose_pair_caption(rng, poses, kinds))
+            labels.append(-1)
+        elif index < pairs:
             name = plan.draw_interaction(rng)
             pair = (rng.choice(render.SPECIES), rng.choice(render.SPECIES))
             scene = render.render_pair(scene_seed, name, pair, IMAGE_SIDE, style)
@@ -110,7 +118,7 @@ def render_set(pairs: int, singles: int, seed: int, design: WorldDesign, log: Lo
         images.append(pixels(scene.image))
         skeletons.append(pixels(draw_skeleton(scene.people, IMAGE_SIDE, IMAGE_SIDE)))
         species.append(render.presence(scene.species))
-    log(f"rendered {pairs} pair and {singles} single scenes in {time.time() - started:.0f} s")
+    log(f"rendered {pairs} pair, {singles} single and {pose_pairs} pose-pair scenes in {time.time() - started:.0f} s")
     return Renders(torch.stack(images), torch.stack(skeletons), captions, torch.tensor(labels), torch.tensor(species))
 
 
@@ -407,7 +415,8 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
         return result
 
     design = world_design(cfg)
-    data = phase("render", lambda: render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, design, log))
+    data = phase("render", lambda: render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, design, log,
+                                              cfg.pose_pair_scenes))
     vae = phase("vae", lambda: _reused_vae(reuse, data, cfg, device) if reuse else train_vae(data, cfg, generator, device, log))
     scaled = encode_latents(vae, data.images) * vae.config.scaling_factor  # shared by the denoiser and the ControlNet
     pipe = phase("denoiser", lambda: train_denoiser(vae, data, scaled, cfg, generator, log))
@@ -500,6 +509,7 @@ def model_card(metrics: dict) -> str:
     cfg, gate = metrics["config"], metrics["sanity_gate"]
     design = design_from_config(cfg)
     summary = cfg.get("summary_dropout", 0.0)  # absent in worlds before P1
+    pose_pairs = cfg.get("pose_pair_scenes", 0)  # absent in worlds before Q1
     lines = [
         "# InterInv interaction world: pretrained models",
         "",
@@ -517,6 +527,8 @@ def model_card(metrics: dict) -> str:
         "## Data",
         f"- {cfg['pair_scenes']} two-subject scenes over {len(render.INTERACTIONS)} interactions and "
         f"{len(render.SPECIES)} species, and {cfg['single_scenes']} single-subject pose scenes, 64 px.",
+        *([f"- {pose_pairs} pose-pair scenes: two figures apart, each in a random pose, captioned with both pose words "
+           "('a bear kneeling and a robot reaching')."] if pose_pairs else []),
         f"- Held-out interactions (only neutral captions such as 'a bear and a robot'): "
         f"{', '.join(design.plan.held_out)}; {design.plan.tuning} is for tuning only.",
         f"- Render style: {json.dumps(asdict(design.style))} (v1: {json.dumps(asdict(render.V1_STYLE))}).",

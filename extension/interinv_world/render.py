@@ -29,6 +29,7 @@ SUPERSAMPLE = 2  # drawn at this multiple of the output size, then downsampled
 MARGIN = 0.04  # fraction of the frame kept free on every side
 PAIR_SCALE = (0.50, 0.62)  # pixels per world unit, as a fraction of the frame, for pair scenes
 SINGLE_SCALE = (0.58, 0.72)  # the same for single-figure scenes
+POSE_PAIR_GAP = (0.2, 0.45)  # world units between the joints of two posed figures that stand apart
 BODY_SCALE_JITTER = 0.06  # uniform +-fraction on each figure's size
 FAR_SHADE = 0.78  # far-side limbs are drawn this much darker
 OUTLINE = 1.0  # pixels of dark rim around every shape, at the supersampled size
@@ -789,7 +790,7 @@ class Scene:
     people: tuple[Person, ...]
     masks: tuple[np.ndarray, ...]  # bool, size x size, the pixels where each figure is in front
     species: tuple[str, ...]
-    label: str  # interaction slug or pose word
+    label: str  # interaction slug, pose word, or two pose words joined by "+" (render_pose_pair)
 
 
 def _keypoints(fig: Figure, scale: float, origin: complex, side: int) -> Person:
@@ -893,6 +894,28 @@ def render_single(seed: int, pose: str, species: str, size: int = 64, style: Sty
     figure = _pose_figure(rng, species, pose, rng.choice((-1, 1)))
     return _compose(rng, [figure], ((0, FAR), (0, BODY), (0, NEAR_LEG), (0, NEAR_ARM)), size, pose, SINGLE_SCALE,
                     style)
+
+
+def render_pose_pair(seed: int, poses: tuple[str, str], species: tuple[str, str], size: int = 64,
+                     style: Style = V1_STYLE) -> Scene:
+    """Two figures apart, each in its own pose word and facing either way, A (species[0]) on a random side; they do
+    not interact. The same seed gives the same pixels."""
+    for pose in poses:
+        require(pose, SINGLE_POSES, "pose")
+    for kind in species:
+        require(kind, SPECIES, "species")
+    rng = random.Random(f"pose_pair:{seed}:{poses[0]}:{poses[1]}:{species[0]}:{species[1]}:{size}")
+    a, b = (_pose_figure(rng, kind, pose, rng.choice((-1, 1))) for pose, kind in zip(poses, species))
+    if rng.random() < 0.5:  # B on the right of A
+        _shift(b, _x_extent(a)[1] - _x_extent(b)[0] + rng.uniform(*POSE_PAIR_GAP))
+    else:
+        _shift(b, _x_extent(a)[0] - _x_extent(b)[1] - rng.uniform(*POSE_PAIR_GAP))
+    return _compose(rng, [a, b], DEFAULT_ORDER, size, f"{poses[0]}+{poses[1]}", PAIR_SCALE, style)
+
+
+def _x_extent(fig: Figure) -> tuple[float, float]:
+    xs = [p.real for p in fig.joints.values()]
+    return min(xs), max(xs)
 
 
 def pose_image(scene: Scene) -> PoseImage:
