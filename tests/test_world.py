@@ -421,6 +421,16 @@ def test_the_denoiser_trains_end_to_end_with_summary_dropout_and_it_changes_what
     assert any(not torch.equal(plain[name], dropped[name]) for name in plain)
 
 
+def test_pose_pair_scenes_come_after_the_others_with_both_pose_words_and_no_interaction_label():
+    plain = render_set(6, 3, 0, WorldDesign(), lambda _: None)
+    data = render_set(6, 3, 0, WorldDesign(), lambda _: None, pose_pairs=4)
+    assert data.captions[:9] == plain.captions and torch.equal(data.images[:9], plain.images)  # v2's data unchanged
+    assert data.interaction[9:].tolist() == [-1] * 4 and len(data.images) == len(data.skeletons) == 13
+    for caption in data.captions[9:]:
+        assert sum(caption.split().count(pose) for pose in render.SINGLE_POSES) == 2, caption
+    assert all(row.sum() in (1, 2) for row in data.species[9:])
+
+
 def test_the_model_card_states_summary_dropout_only_when_a_world_used_it():
     from interinv_world.pretrain import model_card
 
@@ -428,3 +438,12 @@ def test_the_model_card_states_summary_dropout_only_when_a_world_used_it():
     assert "end-of-text summary" not in model_card(metrics)
     metrics["config"]["summary_dropout"] = 0.5
     assert "50% of captions lose their end-of-text summary in training." in model_card(metrics)
+
+
+def test_the_model_card_states_pose_pair_scenes_only_when_a_world_used_them():
+    from interinv_world.pretrain import model_card
+
+    metrics = json.loads((WEIGHTS_DIR / "metrics.json").read_text())  # world v2, from before the setting existed
+    assert "pose-pair" not in model_card(metrics)
+    metrics["config"]["pose_pair_scenes"] = 2000
+    assert "- 2000 pose-pair scenes: two figures apart" in model_card(metrics)

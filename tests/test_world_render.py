@@ -89,6 +89,31 @@ def test_every_single_pose_renders_one_figure():
             assert all(0.0 <= v <= 1.0 for p in scene.people[0].visible for v in p)
 
 
+def test_a_pose_pair_renders_two_figures_apart_inside_the_frame_and_repeats_with_its_seed():
+    touching = 0
+    for seed in range(3 * len(render.SINGLE_POSES)):
+        pose = render.SINGLE_POSES[seed % len(render.SINGLE_POSES)]
+        poses, kinds = (pose, render.SINGLE_POSES[-1 - seed // 3]), (render.SPECIES[seed % 4], render.SPECIES[-1])
+        scene = render.render_pose_pair(seed, poses, kinds, 64, render.V2_STYLE)
+        assert scene.label == f"{poses[0]}+{poses[1]}" and scene.species == kinds and len(scene.people) == 2
+        assert all(mask.sum() > 10 for mask in scene.masks)
+        touching += bool((_dilate(scene.masks[0], 1) & scene.masks[1]).any())
+        for person in scene.people:
+            assert all(0.0 <= v <= 1.0 for p in person.visible for v in p)
+    assert touching <= 2  # the gap is between joints, so thick outlines touch now and then (about 2% of scenes)
+    again = [render.render_pose_pair(3, ("kneeling", "reaching"), ("bear", "robot")) for _ in range(2)]
+    assert np.array_equal(*(np.asarray(scene.image) for scene in again))
+
+
+def test_a_pose_pair_puts_subject_a_on_either_side():
+    sides = set()
+    for seed in range(20):
+        scene = render.render_pose_pair(seed, ("standing", "standing"), ("cat", "robot"))
+        columns = [np.nonzero(mask.any(axis=0))[0].mean() for mask in scene.masks]
+        sides.add(columns[0] < columns[1])
+    assert sides == {True, False}
+
+
 def test_role_poses_are_single_poses():
     assert set(render.ROLE_POSES) == set(render.INTERACTIONS)
     assert {pose for pair in render.ROLE_POSES.values() for pose in pair} <= set(render.SINGLE_POSES)
@@ -112,6 +137,12 @@ def test_unknown_names_are_refused_with_the_options():
         render.render_pair(0, "tickle", ("person", "cat"))
     with pytest.raises(InterInvError, match="robot"):
         render.render_single(0, "waving", "dog")
+    with pytest.raises(InterInvError, match="pose 'dancing'.*kneeling"):
+        render.render_pose_pair(0, ("standing", "dancing"), ("person", "cat"))
+    with pytest.raises(InterInvError, match="species 'dog'.*robot"):
+        render.render_pose_pair(0, ("standing", "waving"), ("dog", "cat"))
+    with pytest.raises(InterInvError, match="pose 'dancing'.*kneeling"):
+        grammar.pose_pair_caption(random.Random(0), ("dancing", "waving"), ("bear", "robot"))
 
 
 def test_the_committed_world_holds_out_at_least_four_distinct_interactions():
@@ -143,13 +174,16 @@ def test_captions_read_as_expected():
     rng = random.Random(1)
     captions = {grammar.single_caption(rng, "kneeling", "robot") for _ in range(30)}
     assert "a robot kneeling" in captions and "a photo of a robot kneeling" in captions
+    pairs = {grammar.pose_pair_caption(rng, ("kneeling", "reaching"), ("bear", "robot")) for _ in range(30)}
+    assert pairs == {"a bear kneeling and a robot reaching", "a photo of a bear kneeling and a robot reaching",
+                     "a picture of a bear kneeling and a robot reaching"}
 
 
 def test_every_grammar_word_is_a_known_word():
-    slots = {"{a}", "{b}", "{s}", "{pose}"}
+    slots = {"{a}", "{b}", "{s}", "{pose}", "{pa}", "{pb}"}
     known = set(grammar.VERBS) | set(grammar.PREPOSITIONS) | set(grammar.OTHER_WORDS) | slots
     named = [p for phrasings in grammar.NAMED.values() for p in phrasings]
-    templates = named + list(grammar.NEUTRAL) + list(grammar.SINGLE)
+    templates = named + list(grammar.NEUTRAL) + list(grammar.SINGLE) + list(grammar.POSE_PAIR)
     assert {word for t in templates for word in t.split()} <= known
     used = {word for t in templates for word in t.split()} | set(render.SINGLE_POSES)
     assert set(grammar.VERBS) | set(grammar.PREPOSITIONS) <= used

@@ -86,7 +86,7 @@ class Renders:
     images: torch.Tensor  # [N, 3, 64, 64] uint8
     skeletons: torch.Tensor  # [N, 3, 64, 64] uint8, ControlNet openpose maps
     captions: list[str]
-    interaction: torch.Tensor  # [N] index into render.INTERACTIONS, -1 for single-subject scenes
+    interaction: torch.Tensor  # [N] index into render.INTERACTIONS, -1 for single and pose-pair scenes
     species: torch.Tensor  # [N, S] 0/1 presence of each species
 
 
