@@ -4,6 +4,8 @@ TI reaches the UNet through one token and the text encoder. Here the encoder's *
 is optimised directly on the exemplars' denoising loss, with the UNet frozen:
 - `position`: only the hidden state at the word "and" (TI's place, without the text encoder in the way);
 - `full`: all 77 hidden states (no conditioning is freer than this).
+`poses` is a prompt, not optimised: the interaction's two role poses in a pose-pair caption ("a person standing
+and a person standing"), which asks whether naming the parts calls up the whole (docs/world.md, Q1).
 Each is sampled with CFG against the empty caption and judged by the world's interaction scorer, beside the
 neutral caption's own hidden states. If even `full` stays at the neutral rate, the UNet cannot be steered to the
 interaction through cross-attention, and no inversion method can work in this world.
@@ -16,6 +18,7 @@ Results are printed and appended as JSON lines to --out.
 from __future__ import annotations
 
 import argparse
+import random
 import time
 
 import torch
@@ -27,7 +30,7 @@ from interinv_world.pretrain import denoising_loss, encode_latents, tokenize
 from interinv_world.sampling import classify
 from world_runs import add_world_options, log_row, world_from_options
 
-VARIANTS = ("neutral", "position", "full")
+VARIANTS = ("neutral", "poses", "position", "full")
 
 
 def exemplar_latents(models, interaction: str, species: tuple[str, str], count: int, seed: int) -> torch.Tensor:
@@ -89,7 +92,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--samples", type=int, default=64)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     args = parser.parse_args()
+    variants = args.variants.split(",")
+    if not set(variants) <= set(VARIANTS):
+        parser.error(f"--variants '{args.variants}': expected a comma-separated list of {', '.join(VARIANTS)}")
     models = world_from_options(args)
     pipe, interaction = models.pipe, args.interaction or models.design.plan.tuning
     species = tuple(args.species.split(","))
@@ -102,9 +109,15 @@ def main() -> None:
             "full": torch.ones(len(ids), dtype=torch.bool)}
     seeds = [args.seed * 100_000 + 90_000 + i for i in range(args.samples)]
     target = render.INTERACTIONS.index(interaction)
-    for variant in VARIANTS:
+    poses = encode(pipe, grammar.pose_pair_caption(random.Random(args.seed), render.ROLE_POSES[interaction], species))
+    for variant in variants:
         started = time.time()
-        cond = optimise(pipe, latents, start, free[variant], args.steps, args.lr, args.batch, args.seed) if free[variant].any() else start
+        if variant == "poses":
+            cond = poses
+        elif free[variant].any():
+            cond = optimise(pipe, latents, start, free[variant], args.steps, args.lr, args.batch, args.seed)
+        else:
+            cond = start
         hits = classify(models, sample(pipe, cond, empty, seeds, 20, 3.0))["interaction"] == target
         row = {"variant": variant, "interaction": interaction, "species": list(species), "seed": args.seed,
                "exemplars": args.exemplars, "steps": args.steps, "lr": args.lr, "samples": args.samples,

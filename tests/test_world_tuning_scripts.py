@@ -38,11 +38,20 @@ def test_a_malformed_inversion_setting_is_refused_by_name():
     assert done.returncode != 0 and "--setting '400': expected STEPS:LR" in done.stderr
 
 
-def test_the_oracle_harness_writes_its_three_variants(tmp_path):
+def test_the_oracle_harness_writes_its_four_variants_or_the_chosen_ones(tmp_path):
     out = tmp_path / "o2.jsonl"
     done = run("world_oracle.py", "--steps", "2", "--samples", "2", "--exemplars", "2", "--out", str(out))
     assert done.returncode == 0, done.stderr
-    assert [r["variant"] for r in rows(out)] == ["neutral", "position", "full"]
+    assert [r["variant"] for r in rows(out)] == ["neutral", "poses", "position", "full"]
+    chosen = tmp_path / "chosen.jsonl"
+    done = run("world_oracle.py", "--samples", "2", "--variants", "poses,neutral", "--out", str(chosen))
+    assert done.returncode == 0, done.stderr
+    assert [r["variant"] for r in rows(chosen)] == ["poses", "neutral"]
+
+
+def test_an_unknown_oracle_variant_is_refused_by_name():
+    done = run("world_oracle.py", "--variants", "neutral,words")
+    assert done.returncode != 0 and "--variants 'neutral,words': expected a comma-separated list of" in done.stderr
 
 
 @pytest.fixture
