@@ -104,20 +104,16 @@ def main() -> None:
     caption = grammar.neutral_caption(species)
     start, empty = encode(pipe, caption), encode(pipe, "")
     ids = tokenize(pipe.tokenizer, [caption])[0]
-    free = {"neutral": torch.zeros(len(ids), dtype=torch.bool),
-            "position": ids == pipe.tokenizer.convert_tokens_to_ids("and</w>"),
+    prompts = {"neutral": start, "poses": encode(pipe, grammar.pose_pair_caption(
+        random.Random(args.seed), render.ROLE_POSES[interaction], species))}  # sampled as they are
+    free = {"position": ids == pipe.tokenizer.convert_tokens_to_ids("and</w>"),
             "full": torch.ones(len(ids), dtype=torch.bool)}
     seeds = [args.seed * 100_000 + 90_000 + i for i in range(args.samples)]
     target = render.INTERACTIONS.index(interaction)
-    poses = encode(pipe, grammar.pose_pair_caption(random.Random(args.seed), render.ROLE_POSES[interaction], species))
     for variant in variants:
         started = time.time()
-        if variant == "poses":
-            cond = poses
-        elif free[variant].any():
-            cond = optimise(pipe, latents, start, free[variant], args.steps, args.lr, args.batch, args.seed)
-        else:
-            cond = start
+        cond = prompts[variant] if variant in prompts else optimise(
+            pipe, latents, start, free[variant], args.steps, args.lr, args.batch, args.seed)
         hits = classify(models, sample(pipe, cond, empty, seeds, 20, 3.0))["interaction"] == target
         row = {"variant": variant, "interaction": interaction, "species": list(species), "seed": args.seed,
                "exemplars": args.exemplars, "steps": args.steps, "lr": args.lr, "samples": args.samples,
