@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The prepared script for a lent GPU session; every number it prints goes into docs/benchmarks.md with the card's name.
-#   1. `interinv world pretrain` variants side by side on the GPU (seeded; the first is v1's config at 1,500 steps);
+#   1. `interinv world pretrain` variants side by side on the GPU (seeded; the first is world v3's config);
 #   2. benchmarks/step.py on the SD1.5-shaped model (bf16, 512 px, batch 1 and 8);
 #   3. `interinv world bench` on the tuning interaction at several learning rates, on the first variant's weights.
 # Usage: OUT=/some/folder bash benchmarks/gpu.sh   (DEVICE=cpu QUICK=1 runs it as a smoke test on a CPU)
@@ -32,14 +32,10 @@ if [ -z "$QUICK" ]; then
 fi
 
 # 1. pretraining variants, in parallel: one per line, a name then PretrainConfig settings
-# (session 11's candidates for world v2, docs/world.md: the plain backdrop, and figures 1.5x larger (M1) with two
-# caption plans; 1,500 denoiser steps each, about 5 minutes on an H100, so that four fit beside each other in one
-# device command; each spells out its style and plan, since PretrainConfig's defaults are world v2's since session 12)
-PLAN="unet_steps=1500 style.backdrop=studio held_out_share=0.4 named_share=0.9 single_scenes=2000"
-VARIANTS=${WORLD_VARIANTS:-"v1_1500 unet_steps=1500 style.size=1 style.backdrop= held_out_share=none
-studio $PLAN style.size=1
-studio_big $PLAN style.size=1.5
-studio_big_v1plan unet_steps=1500 style.backdrop=studio style.size=1.5 held_out_share=none"}
+# (the question world v3 leaves, docs/world.md R1: does a longer denoiser lift the scorer agreement to 90%? Both
+# variants are PretrainConfig's defaults, world v3, at two lengths; each trains its own VAE and scorers on the GPU)
+VARIANTS=${WORLD_VARIANTS:-"v3 unet_steps=3000
+v3_4500 unet_steps=4500"}
 QUICKFLAG=${QUICK:+--quick}
 FIRST=$(echo "$VARIANTS" | head -1 | awk '{print $1}')
 while read -r name settings; do

@@ -160,7 +160,7 @@ def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool, e
                 record: Callable[[dict], None], own_scorers: bool, pictures: Path | None = None) -> None:
     """Train one variant and record its measurements at each step of `eval_at` and at the end."""
     started = time.time()
-    data = render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, world_design(cfg), log)
+    data = render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, world_design(cfg), log, cfg.pose_pair_scenes)
     vae = vae_for(cfg, data, reuse_vae)
     scaled = encode_latents(vae, data.images) * vae.config.scaling_factor
     log(f"{name}: latent std per channel {[round(float(s), 2) for s in scaled.std(dim=(0, 2, 3))]}")
@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> None:
         check_slug(name, "--variant name")  # it names a folder under --pictures; refused before any training
     for name, settings in variants:
         base = dataclasses.replace(PretrainConfig(), unet_steps=args.steps, warmup=min(200, args.steps // 5), style=style,
-                                   held_out_share=None)  # world v1's plan, which every earlier notebook run varied
+                                   held_out_share=None, single_scenes=4000, pose_pair_scenes=0)
+        # world v1's plan and data, which every earlier notebook run varied
         cfg = with_overrides(base, parse_settings(variant_settings(settings)), "--variant")
         torch.manual_seed(cfg.seed)
         run_variant(name, cfg, args.samples, not args.train_vae, eval_at, record, args.train_scorers, args.pictures)

@@ -36,8 +36,8 @@ Log = Callable[[str], None]
 class PretrainConfig:
     seed: int = 0
     pair_scenes: int = 12000  # rendered two-subject scenes
-    single_scenes: int = 4000  # rendered single-subject pose scenes
-    pose_pair_scenes: int = 0  # two posed figures apart, captioned with both pose words (docs/world.md, Q1)
+    single_scenes: int = 2000  # rendered single-subject pose scenes (world v2: 4000)
+    pose_pair_scenes: int = 2000  # two posed figures apart, captioned with both pose words (docs/world.md, Q1; v2: 0)
     named_share: float = 0.8  # share of non-held-out pair scenes whose caption names the interaction
     held_out_share: float | None = 0.4  # share of pair scenes showing a held-out interaction; None: all equally often
     held_out: tuple[str, ...] = grammar.HELD_OUT  # captioned only neutrally; the last is for tuning only
@@ -51,7 +51,7 @@ class PretrainConfig:
     per_channel_latents: bool = False  # standardise each latent channel (built; its effect is not yet measured)
     text_positions: int = 77  # caption length in tokens (the feasibility prototype used 32)
     unet_channels: tuple[int, ...] = (64, 128, 128)
-    unet_steps: int = 2000
+    unet_steps: int = 3000  # world v2: 2000 (docs/world.md, R1)
     min_snr_gamma: float = 5.0  # Min-SNR loss weighting (Hang et al. 2023); 0 weighs every timestep alike
     unet_batch: int = 64
     unet_lr: float = 1e-3
