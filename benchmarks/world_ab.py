@@ -33,7 +33,7 @@ from interinv_world.design import WorldDesign
 from interinv_world.models import WorldModels, load_world, pixels
 from interinv_world.pretrain import (PretrainConfig, encode_latents, render_set, scorer_accuracy, scorer_data,
                                      standardise_latents, tokenize, train_denoiser, train_main_scorers, train_vae,
-                                     world_design)
+                                     training_renders, world_design)
 from interinv_world.settings import WEIGHTS_DIR
 
 
@@ -160,7 +160,7 @@ def run_variant(name: str, cfg: PretrainConfig, samples: int, reuse_vae: bool, e
                 record: Callable[[dict], None], own_scorers: bool, pictures: Path | None = None) -> None:
     """Train one variant and record its measurements at each step of `eval_at` and at the end."""
     started = time.time()
-    data = render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, world_design(cfg), log, cfg.pose_pair_scenes)
+    data = training_renders(cfg, log)
     vae = vae_for(cfg, data, reuse_vae)
     scaled = encode_latents(vae, data.images) * vae.config.scaling_factor
     log(f"{name}: latent std per channel {[round(float(s), 2) for s in scaled.std(dim=(0, 2, 3))]}")
@@ -210,12 +210,15 @@ def main(argv: list[str] | None = None) -> None:
     for name, _ in variants:
         check_slug(name, "--variant name")  # it names a folder under --pictures; refused before any training
     for name, settings in variants:
-        base = dataclasses.replace(PretrainConfig(), unet_steps=args.steps, warmup=min(200, args.steps // 5), style=style,
-                                   held_out_share=None, single_scenes=4000, pose_pair_scenes=0)
-        # world v1's plan and data, which every earlier notebook run varied
-        cfg = with_overrides(base, parse_settings(variant_settings(settings)), "--variant")
+        cfg = with_overrides(base_config(args.steps, style), parse_settings(variant_settings(settings)), "--variant")
         torch.manual_seed(cfg.seed)
         run_variant(name, cfg, args.samples, not args.train_vae, eval_at, record, args.train_scorers, args.pictures)
+
+
+def base_config(steps: int, style: render.Style) -> PretrainConfig:
+    """World v1's plan and data at `steps`, which every earlier notebook run varied."""
+    return dataclasses.replace(PretrainConfig(), unet_steps=steps, warmup=min(200, steps // 5), style=style,
+                               held_out_share=None, single_scenes=4000, pose_pair_scenes=0)
 
 
 def variant_settings(text: str) -> list[str]:

@@ -431,6 +431,16 @@ def test_pose_pair_scenes_come_after_the_others_with_both_pose_words_and_no_inte
     assert all(row.sum() in (1, 2) for row in data.species[9:])
 
 
+def test_training_renders_hold_every_kind_of_scene_the_settings_ask_for():
+    from interinv_world.pretrain import training_renders
+
+    cfg = PretrainConfig(pair_scenes=5, single_scenes=2, pose_pair_scenes=3, seed=4)
+    data = training_renders(cfg, lambda _: None)
+    expected = render_set(5, 2, 4, world_design(cfg), lambda _: None, pose_pairs=3)
+    assert len(data.captions) == 10 and data.captions == expected.captions
+    assert torch.equal(data.images, expected.images)
+
+
 def test_the_model_card_states_summary_dropout_only_when_a_world_used_it():
     from interinv_world.pretrain import model_card
 

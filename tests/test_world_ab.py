@@ -43,3 +43,9 @@ def test_pictures_show_renders_beside_generations_for_each_measurement(world_ab,
     assert result["steps"] == 350
     written = {p.stem for p in (tmp_path / "ctrl-step350").glob("*.png")}
     assert written == {*render.INTERACTIONS, "neutral_histogram"}
+
+
+def test_the_base_variant_keeps_world_v1s_plan_and_data_whatever_the_defaults(world_ab):
+    cfg = world_ab.base_config(400, render.V1_STYLE)
+    assert (cfg.unet_steps, cfg.warmup, cfg.held_out_share) == (400, 80, None)
+    assert (cfg.single_scenes, cfg.pose_pair_scenes) == (4000, 0)

@@ -122,6 +122,11 @@ def render_set(pairs: int, singles: int, seed: int, design: WorldDesign, log: Lo
     return Renders(torch.stack(images), torch.stack(skeletons), captions, torch.tensor(labels), torch.tensor(species))
 
 
+def training_renders(cfg: PretrainConfig, log: Log) -> Renders:
+    """The scenes a world with these settings trains on (seeded by cfg.seed)."""
+    return render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, world_design(cfg), log, cfg.pose_pair_scenes)
+
+
 def _unit(images: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float [-1, 1]."""
     return images.float() / 127.5 - 1.0
@@ -415,8 +420,7 @@ def pretrain(out: Path, cfg: PretrainConfig = PretrainConfig(), log: Log = print
         return result
 
     design = world_design(cfg)
-    data = phase("render", lambda: render_set(cfg.pair_scenes, cfg.single_scenes, cfg.seed, design, log,
-                                              cfg.pose_pair_scenes))
+    data = phase("render", lambda: training_renders(cfg, log))
     vae = phase("vae", lambda: _reused_vae(reuse, data, cfg, device) if reuse else train_vae(data, cfg, generator, device, log))
     scaled = encode_latents(vae, data.images) * vae.config.scaling_factor  # shared by the denoiser and the ControlNet
     pipe = phase("denoiser", lambda: train_denoiser(vae, data, scaled, cfg, generator, log))
